@@ -1,0 +1,24 @@
+"""crossbridge-otel: OpenTelemetry instrumentation distribution for CrossBridge.
+
+Install it beside CrossBridge and prefix a command with ``opentelemetry-instrument``; the entry points in
+pyproject.toml load the distro (environment defaults), the configurator (providers and exporters) and one
+instrumentor per CrossBridge area. Importing this package does nothing else: no network, no files, no
+handlers.
+
+Runtime switch: :func:`set_enabled` turns every wrapper into a plain pass-through and back.
+"""
+
+from crossbridge_otel.version import __version__
+from crossbridge_otel.wrapping import SWITCH
+
+__all__ = ["__version__", "is_enabled", "set_enabled"]
+
+
+def set_enabled(enabled: bool) -> None:
+    """Switch instrumentation on or off at runtime (patches stay in place; off costs one attribute read)."""
+    SWITCH.on = bool(enabled)
+
+
+def is_enabled() -> bool:
+    """Whether wrappers currently record telemetry."""
+    return SWITCH.on

@@ -1,0 +1,40 @@
+"""The distro ``opentelemetry-instrument`` loads first: environment defaults only.
+
+Defaults (each only when the user has not set it): OTLP exporters for traces, logs and metrics over
+``http/protobuf``, and service name ``crossbridge``. It also contains a failing instrumentor so that one
+area failing to load never stops the others.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
+
+from crossbridge_otel._guard import report_failure
+
+__all__ = ["DEFAULTS", "CrossBridgeDistro"]
+
+DEFAULTS = {
+    "OTEL_TRACES_EXPORTER": "otlp",
+    "OTEL_METRICS_EXPORTER": "otlp",
+    "OTEL_LOGS_EXPORTER": "otlp",
+    "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+}
+
+
+class CrossBridgeDistro(BaseDistro):  # type: ignore[misc]
+    """Sets environment defaults; see the module docstring."""
+
+    def _configure(self, **kwargs: Any) -> None:
+        for name, value in DEFAULTS.items():
+            os.environ.setdefault(name, value)
+        if "service.name=" not in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", ""):
+            os.environ.setdefault("OTEL_SERVICE_NAME", "crossbridge")
+
+    def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
+        try:
+            super().load_instrumentor(entry_point, **kwargs)
+        except Exception as exc:
+            report_failure(f"instrumentor {entry_point.name}", exc)

@@ -1,0 +1,217 @@
+"""Export off the application's thread, with a bounded exit and an honest count of what was dropped.
+
+The SDK's batch processors block the exiting process for the exporter's whole retry window when the
+collector is down (6–30 s here). :class:`ExportQueue` instead:
+
+- takes items on the application's thread with one lock and an append (full → dropped and counted);
+- exports from one daemon worker thread, which also builds the exporter (so ``python -c pass`` never
+  imports requests, protobuf or gRPC);
+- at shutdown waits for the worker at most until a deadline, then abandons what is left (the worker is a
+  daemon thread, so it cannot hold the process) and counts it as dropped;
+- after ``fork`` starts empty in the child with its own worker, and re-labels what the child exports with
+  the child's resource (its own ``process.pid`` and ``service.instance.id``).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+
+from crossbridge_otel._guard import report_failure
+
+__all__ = ["ExportQueue", "QueueLogProcessor", "QueueSpanProcessor", "Relabel"]
+
+Exporter = Any  # a SpanExporter or LogRecordExporter; built lazily on the worker thread
+Relabel = Callable[[Sequence[Any]], Sequence[Any]]
+
+
+class ExportQueue:
+    """A bounded queue drained in batches by one daemon worker thread."""
+
+    def __init__(
+        self,
+        signal: str,
+        exporter_factory: Callable[[], Exporter],
+        *,
+        max_queue_size: int = 4096,
+        max_batch_size: int = 512,
+        schedule_delay: float = 1.0,
+        relabel: Relabel | None = None,
+    ) -> None:
+        self.signal = signal
+        self._factory = exporter_factory
+        self._max_queue = max_queue_size
+        self._max_batch = max_batch_size
+        self._delay = schedule_delay
+        self._relabel = relabel
+        self._exporter: Exporter | None = None
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._items: deque[Any] = deque()
+        self._worker: threading.Thread | None = None
+        self._closed = False
+        self._exporter = None
+        self.exported = 0
+        self.dropped = 0
+        self.drop_reasons: dict[str, int] = {}
+
+    # -- application side ---------------------------------------------------------------------------------
+
+    def put(self, item: Any) -> None:
+        with self._lock:
+            if self._closed:
+                self._drop(1, "after_shutdown")
+                return
+            if len(self._items) >= self._max_queue:
+                self._drop(1, "queue_full")
+                return
+            self._items.append(item)
+            self._idle.clear()
+            if self._worker is None:
+                self._start_worker()
+            if len(self._items) >= self._max_batch:
+                self._wake.set()
+
+    def _drop(self, count: int, reason: str) -> None:
+        self.dropped += count
+        self.drop_reasons[reason] = self.drop_reasons.get(reason, 0) + count
+
+    def _start_worker(self) -> None:
+        self._worker = threading.Thread(target=self._run, name=f"crossbridge-otel-{self.signal}", daemon=True)
+        self._worker.start()
+
+    # -- worker side --------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._delay)
+            self._wake.clear()
+            self._drain()
+            if self._closed:
+                return
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._items:
+                    self._idle.set()
+                    return
+                batch = [self._items.popleft() for _ in range(min(self._max_batch, len(self._items)))]
+                self._in_flight = len(batch)
+            self._export(batch)
+            self._in_flight = 0
+
+    def _export(self, batch: list[Any]) -> None:
+        try:
+            if self._exporter is None:
+                self._exporter = self._factory()
+            items = self._relabel(batch) if self._relabel is not None else batch
+            result = self._exporter.export(items)
+            ok = getattr(result, "name", "SUCCESS") == "SUCCESS"
+        except Exception as exc:
+            report_failure(f"exporting {self.signal}", exc)
+            ok = False
+        with self._lock:
+            if ok:
+                self.exported += len(batch)
+            else:
+                self._drop(len(batch), "export_failed")
+
+    # -- exit ---------------------------------------------------------------------------------------------
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until everything queued so far was handed to the exporter, at most ``timeout`` seconds."""
+        if self._worker is None:
+            return True
+        self._wake.set()
+        return self._idle.wait(timeout)
+
+    def shutdown(self, deadline: float) -> None:
+        """Flush until ``deadline`` (a ``time.monotonic()`` value), then abandon and count the rest."""
+        with self._lock:
+            self._closed = True
+        worker = self._worker
+        if worker is not None:
+            self._wake.set()
+            worker.join(max(0.0, deadline - time.monotonic()))
+            if worker.is_alive():
+                with self._lock:
+                    left = len(self._items) + getattr(self, "_in_flight", 0)
+                    self._items.clear()
+                    self._drop(left, "exit_deadline")
+        exporter = self._exporter
+        if exporter is not None:
+            # The OTLP exporters' shutdown interrupts their retry sleep; run it off this thread, bounded.
+            closer = threading.Thread(target=_quiet_shutdown, args=(exporter,), daemon=True)
+            closer.start()
+            closer.join(max(0.0, min(0.2, deadline - time.monotonic())))
+
+
+def _quiet_shutdown(exporter: Exporter) -> None:
+    try:
+        exporter.shutdown()
+    except Exception as exc:
+        report_failure("exporter shutdown", exc)
+
+
+class QueueSpanProcessor(SpanProcessor):
+    """Hands each sampled, ended span to an :class:`ExportQueue`."""
+
+    def __init__(self, queue: ExportQueue) -> None:
+        self.queue = queue
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.context is not None and span.context.trace_flags.sampled:
+            self.queue.put(span)
+
+    def shutdown(self) -> None:
+        self.queue.shutdown(time.monotonic() + 1.0)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.queue.flush(timeout_millis / 1000)
+
+
+class QueueLogProcessor(LogRecordProcessor):
+    """Hands each emitted log record to an :class:`ExportQueue` as a frozen, context-free copy."""
+
+    def __init__(self, queue: ExportQueue) -> None:
+        self.queue = queue
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        record = log_record.log_record
+        readable = ReadableLogRecord(
+            log_record=_detached(record),
+            resource=log_record.resource or Resource.get_empty(),
+            instrumentation_scope=log_record.instrumentation_scope,
+            limits=log_record.limits,
+        )
+        self.queue.put(readable)
+
+    def shutdown(self) -> None:
+        self.queue.shutdown(time.monotonic() + 1.0)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.queue.flush(timeout_millis / 1000)
+
+
+def _detached(record: Any) -> Any:
+    """A shallow copy of an API log record without its (possibly large) context."""
+    clone = copy.copy(record)
+    clone.context = Context()
+    return clone

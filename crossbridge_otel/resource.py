@@ -1,0 +1,101 @@
+"""The resource of TELEMETRY.md, per process.
+
+``service.name`` is ``crossbridge`` unless ``OTEL_SERVICE_NAME`` or ``OTEL_RESOURCE_ATTRIBUTES`` says
+otherwise; ``telemetry.distro.*`` name this distribution; ``crossbridge.version`` is read from installed
+package metadata without importing CrossBridge; ``process.pid`` and ``service.instance.id`` belong to the
+process that exports, so a forked worker gets its own (:class:`ProcessResource`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import os
+import platform
+import sys
+import threading
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.sdk.resources import Resource
+
+from crossbridge_otel.version import __version__
+
+__all__ = ["ProcessResource", "build_resource", "crossbridge_version"]
+
+_CROSSBRIDGE_PACKAGES = {"core", "adapters", "services", "cli", "persistence"}
+
+
+def crossbridge_version() -> str | None:
+    """The installed CrossBridge's version, if its distribution is CrossBridge (not the unrelated namesake)."""
+    for name in ("crossbridge", "crossbridge-ai"):
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        top_level = set((dist.read_text("top_level.txt") or "").split())
+        if not top_level:
+            top_level = {str(f).split("/", 1)[0] for f in (dist.files or [])}
+        if top_level & _CROSSBRIDGE_PACKAGES:
+            return dist.version
+    return None
+
+
+def _process_attributes() -> dict[str, Any]:
+    return {
+        "process.pid": os.getpid(),
+        "process.runtime.name": sys.implementation.name,
+        "process.runtime.version": platform.python_version(),
+        "process.runtime.description": sys.version.replace("\n", " "),
+        "service.instance.id": str(uuid.uuid4()),
+    }
+
+
+def build_resource() -> Resource:
+    """The resource for the current process (reads ``OTEL_*`` resource variables)."""
+    attributes: dict[str, Any] = {
+        "telemetry.distro.name": "crossbridge-otel",
+        "telemetry.distro.version": __version__,
+        **_process_attributes(),
+    }
+    version = crossbridge_version()
+    if version:
+        attributes["crossbridge.version"] = version
+    resource = Resource.create(attributes)
+    if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": "crossbridge"}))
+    return resource
+
+
+class ProcessResource:
+    """The parent's resource, and after ``fork`` the child's, with its own pid and instance id."""
+
+    def __init__(self, resource: Resource) -> None:
+        self.parent = resource
+        self._pid = os.getpid()
+        self._child: Resource | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> Resource:
+        if os.getpid() == self._pid:
+            return self.parent
+        with self._lock:
+            if self._child is None or self._child.attributes.get("process.pid") != os.getpid():
+                self._child = self.parent.merge(Resource(_process_attributes()))
+            return self._child
+
+    def relabel_spans(self, batch: Sequence[Any]) -> Sequence[Any]:
+        if os.getpid() == self._pid:
+            return batch
+        child = self.current()
+        for span in batch:
+            if getattr(span, "_resource", None) is self.parent:
+                span._resource = child
+        return batch
+
+    def relabel_logs(self, batch: Sequence[Any]) -> Sequence[Any]:
+        if os.getpid() == self._pid:
+            return batch
+        child = self.current()
+        return [dataclasses.replace(r, resource=child) if r.resource is self.parent else r for r in batch]

@@ -1,0 +1,335 @@
+"""The wrappers put in place of CrossBridge's callables.
+
+The per-call path is written like a benchmark: everything that can be decided at patch time lives in a
+:class:`Binding` (tracer, static attributes, histogram attribute sets), and the call itself does, in order:
+
+1. runtime switch off → call through (one attribute read);
+2. parent span sampled out → call through (no span, no metric);
+3. otherwise start a span, make it current, call, read the outcome, end it, record the duration.
+
+The wrapped call returns the original's value and raises the original's exception object. Any failure in
+the instrumentation part is contained by :func:`crossbridge_otel._guard.report_failure` and the call goes
+ahead untouched. Wrappers keep ``__name__``, ``__qualname__``, ``__doc__``, ``__wrapped__`` (so
+``inspect.signature`` is the original's), and plain functions stay plain functions, so binding as
+instance, class or static methods is unchanged; generator and coroutine functions stay so.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry import context as context_api
+from opentelemetry import trace as trace_api
+from opentelemetry.metrics import Histogram
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+
+from crossbridge_otel._guard import report_failure
+from crossbridge_otel.redaction import redact
+from crossbridge_otel.targets import Attrs, Failure, Invoker
+
+__all__ = ["SWITCH", "Binding", "error_type", "make_wrapper", "mark_exception", "mark_failure"]
+
+ORIGINAL_ATTR = "__crossbridge_otel_original__"
+
+_perf = time.perf_counter
+_attach = context_api.attach
+_detach = context_api.detach
+_get_current_span = trace_api.get_current_span
+_set_span_in_context = trace_api.set_span_in_context
+
+
+class _Switch:
+    """The runtime switch: ``SWITCH.on = False`` makes every wrapper a plain pass-through."""
+
+    __slots__ = ("on",)
+
+    def __init__(self) -> None:
+        self.on = True
+
+
+SWITCH = _Switch()
+
+
+def error_type(exc: BaseException) -> str:
+    """``error.type`` for an exception: its fully qualified class name (builtins unqualified)."""
+    cls = type(exc)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def mark_exception(span: Span, exc: BaseException) -> None:
+    """Record ``exc`` on ``span`` (redacted message), status ERROR, ``error.type``."""
+    message = redact(str(exc))
+    stack = redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    span.record_exception(exc, attributes={"exception.message": message, "exception.stacktrace": stack})
+    span.set_attribute("error.type", error_type(exc))
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
+
+
+def mark_failure(span: Span, failure: tuple[str, str]) -> None:
+    """Status ERROR for a failure CrossBridge swallowed, with its short ``error.type`` and own text."""
+    kind, description = failure
+    span.set_attribute("error.type", kind)
+    span.set_status(Status(StatusCode.ERROR, redact(description) or kind))
+
+
+class Binding:
+    """Everything a wrapper needs, decided once at patch time."""
+
+    __slots__ = (
+        "call_attributes", "count_key", "histogram", "invoker", "kind", "metric_error", "metric_failed",
+        "metric_ok", "name", "outcome", "result_attributes", "static", "tracer",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        tracer: Tracer,
+        histogram: Histogram | None,
+        static: Attrs,
+        area: str,
+        kind: SpanKind = SpanKind.INTERNAL,
+        call_attributes: Callable[[tuple[Any, ...], dict[str, Any]], Attrs] | None = None,
+        result_attributes: Callable[[Any], Attrs] | None = None,
+        outcome: Callable[[Any], Failure] | None = None,
+        invoker: Invoker | None = None,
+    ) -> None:
+        self.name = name
+        self.tracer = tracer
+        self.histogram = histogram
+        self.static = dict(static)
+        self.kind = kind
+        self.call_attributes = call_attributes
+        self.result_attributes = result_attributes
+        self.outcome = outcome
+        self.invoker = invoker
+        self.count_key = f"crossbridge.{name}.count"
+        base = {"area": area, "operation": name}
+        self.metric_ok = {**base, "outcome": "ok"}
+        self.metric_error = {**base, "outcome": "error"}
+        self.metric_failed = {**base, "outcome": "failed"}
+
+    def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Span:
+        attributes = self.static
+        if self.call_attributes is not None:
+            try:
+                attributes = {**attributes, **_clean(self.call_attributes(args, kwargs))}
+            except Exception as exc:
+                report_failure(f"attributes of {self.name}", exc)
+        return self.tracer.start_span(self.name, kind=self.kind, attributes=attributes)
+
+    def finish_result(self, span: Span, result: Any) -> dict[str, str]:
+        """Read attributes and the outcome from ``result``; returns the metric attributes."""
+        metric = self.metric_ok
+        try:
+            if self.result_attributes is not None:
+                span.set_attributes(_clean(self.result_attributes(result)))
+            if self.outcome is not None:
+                failure = self.outcome(result)
+                if failure is not None:
+                    mark_failure(span, failure)
+                    metric = self.metric_failed
+        except Exception as exc:
+            report_failure(f"outcome of {self.name}", exc)
+        return metric
+
+    def finish_exception(self, span: Span, exc: BaseException) -> dict[str, str]:
+        try:
+            mark_exception(span, exc)
+        except Exception as inner:
+            report_failure(f"exception of {self.name}", inner)
+        return self.metric_error
+
+    def end(self, span: Span, started: float, metric: dict[str, str]) -> None:
+        try:
+            span.end()
+            if self.histogram is not None:
+                self.histogram.record(_perf() - started, metric)
+        except Exception as exc:
+            report_failure(f"end of {self.name}", exc)
+
+
+def _clean(attributes: Attrs) -> dict[str, Any]:
+    """Drop None values (not valid OTel attribute values) from an extractor's output."""
+    return {key: value for key, value in attributes.items() if value is not None}
+
+
+def _sampled_out() -> bool:
+    parent = _get_current_span()
+    return not parent.is_recording() and parent.get_span_context().is_valid
+
+
+def make_wrapper(original: Callable[..., Any], binding: Binding) -> Callable[..., Any]:
+    """A wrapper of the right flavour (plain, generator, coroutine) for ``original``."""
+    if inspect.isasyncgenfunction(original):
+        wrapper = _async_generator_wrapper(original, binding)
+    elif inspect.iscoroutinefunction(original):
+        wrapper = _coroutine_wrapper(original, binding)
+    elif inspect.isgeneratorfunction(original):
+        wrapper = _generator_wrapper(original, binding)
+    else:
+        wrapper = _plain_wrapper(original, binding)
+    functools.update_wrapper(wrapper, original)
+    setattr(wrapper, ORIGINAL_ATTR, original)
+    return wrapper
+
+
+def _plain_wrapper(original: Callable[..., Any], b: Binding) -> Callable[..., Any]:
+    switch = SWITCH
+    invoker = b.invoker
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not switch.on:
+            return original(*args, **kwargs)
+        parent = _get_current_span()
+        if not parent.is_recording() and parent.get_span_context().is_valid:
+            return original(*args, **kwargs)
+        started = _perf()
+        try:
+            span = b.start(args, kwargs)
+            token = _attach(_set_span_in_context(span))
+        except Exception as exc:
+            report_failure(f"span start of {b.name}", exc)
+            return original(*args, **kwargs)
+        metric = b.metric_error
+        try:
+            if invoker is None:
+                result = original(*args, **kwargs)
+            else:
+                result = invoker(original, args, kwargs, span)
+        except BaseException as exc:
+            metric = b.finish_exception(span, exc)
+            raise
+        else:
+            metric = b.finish_result(span, result)
+            return result
+        finally:
+            _detach(token)
+            b.end(span, started, metric)
+
+    return wrapper
+
+
+def _coroutine_wrapper(original: Callable[..., Any], b: Binding) -> Callable[..., Any]:
+    switch = SWITCH
+
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not switch.on or _sampled_out():
+            return await original(*args, **kwargs)
+        started = _perf()
+        span = b.start(args, kwargs)
+        token = _attach(_set_span_in_context(span))
+        metric = b.metric_error
+        try:
+            result = await original(*args, **kwargs)
+        except BaseException as exc:
+            metric = b.finish_exception(span, exc)
+            raise
+        else:
+            metric = b.finish_result(span, result)
+            return result
+        finally:
+            _detach(token)
+            b.end(span, started, metric)
+
+    return wrapper
+
+
+def _generator_wrapper(original: Callable[..., Any], b: Binding) -> Callable[..., Any]:
+    """The span covers the whole iteration and is current only while the generator's own code runs."""
+    switch = SWITCH
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not switch.on or _sampled_out():
+            return (yield from original(*args, **kwargs))
+        started = _perf()
+        span = b.start(args, kwargs)
+        ctx = _set_span_in_context(span)
+        metric = b.metric_error
+        gen = original(*args, **kwargs)
+        try:
+            to_send: Any = None
+            to_throw: BaseException | None = None
+            while True:
+                token = _attach(ctx)
+                try:
+                    value = gen.send(to_send) if to_throw is None else gen.throw(to_throw)
+                except StopIteration as stop:
+                    metric = b.finish_result(span, stop.value)
+                    return stop.value
+                except GeneratorExit:
+                    metric = b.metric_ok
+                    raise
+                except BaseException as exc:
+                    metric = b.finish_exception(span, exc)
+                    raise
+                finally:
+                    _detach(token)
+                to_send, to_throw = None, None
+                try:
+                    to_send = yield value
+                except GeneratorExit:
+                    gen.close()
+                    metric = b.metric_ok
+                    raise
+                except BaseException as exc:
+                    to_throw = exc
+        finally:
+            b.end(span, started, metric)
+
+    return wrapper
+
+
+def _async_generator_wrapper(original: Callable[..., Any], b: Binding) -> Callable[..., Any]:
+    """Async generators: the span covers the iteration (it is not made current across awaits)."""
+    switch = SWITCH
+
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not switch.on or _sampled_out():
+            async for item in original(*args, **kwargs):
+                yield item
+            return
+        started = _perf()
+        span = b.start(args, kwargs)
+        metric = b.metric_error
+        try:
+            async for item in original(*args, **kwargs):
+                yield item
+            metric = b.metric_ok
+        except GeneratorExit:
+            metric = b.metric_ok
+            raise
+        except BaseException as exc:
+            metric = b.finish_exception(span, exc)
+            raise
+        finally:
+            b.end(span, started, metric)
+
+    return wrapper
+
+
+def make_counter(original: Callable[..., Any], binding: Binding) -> Callable[..., Any]:
+    """High-frequency path: count the call on the enclosing recording span instead of opening one."""
+    switch = SWITCH
+    key = binding.count_key
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if switch.on:
+            span = _get_current_span()
+            if span.is_recording():
+                try:
+                    attributes = getattr(span, "attributes", None) or {}
+                    span.set_attribute(key, int(attributes.get(key, 0)) + 1)
+                except Exception as exc:
+                    report_failure(f"count of {binding.name}", exc)
+        return original(*args, **kwargs)
+
+    functools.update_wrapper(wrapper, original)
+    setattr(wrapper, ORIGINAL_ATTR, original)
+    return wrapper
