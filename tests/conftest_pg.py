@@ -1,0 +1,72 @@
+"""Pytest plugin providing a throwaway PostgreSQL server.
+
+Load it from a conftest with ``pytest_plugins = ["conftest_pg"]`` (``tests/`` on sys.path, which pytest's
+rootdir conftest handling gives you when ``tests/`` has no ``__init__.py``) or ``"tests.conftest_pg"``.
+
+Fixtures:
+* ``postgres_server`` (session): a started :class:`pgserver.PostgresServer` (``.dsn``, ``.host``, ``.port``,
+  ``.connect()``, ``.stop()``, ``.start()``, ``.kill_backends()``). When PostgreSQL is unavailable the
+  test is SKIPPED with the reason, unless env ``CI == "true"``, where it FAILS instead.
+* ``postgres_db`` (function): a fresh database name on that server (dropped afterwards).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pgserver import PostgresServer, postgres_available  # noqa: E402
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"PostgreSQL required in CI: {reason}", pytrace=False)
+    pytest.skip(f"PostgreSQL unavailable: {reason} (run tests/setup/ensure-postgres.sh)")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster private to this test session (127.0.0.1, trust auth)."""
+    if not postgres_available():
+        _unavailable("initdb/pg_ctl or psycopg2 (or the 'postgres' OS user) not found")
+    server = PostgresServer()
+    try:
+        server.start()
+    except Exception as exc:
+        server.cleanup()
+        _unavailable(f"could not start a cluster: {exc}")
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def postgres_db(postgres_server: PostgresServer) -> Iterator[str]:
+    """Name of a freshly created database on ``postgres_server`` (dropped after the test)."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    if not postgres_server.running:
+        postgres_server.start()
+    conn = postgres_server.connect()
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    try:
+        yield name
+    finally:
+        if not postgres_server.running:
+            postgres_server.start()
+        postgres_server.kill_backends(dbname=name)
+        conn = postgres_server.connect()
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.close()
