@@ -1,8 +1,9 @@
 """The distro ``opentelemetry-instrument`` loads first: environment defaults only.
 
 Defaults (each only when the user has not set it): OTLP exporters for traces, logs and metrics over
-``http/protobuf``, and service name ``crossbridge``. It also contains a failing instrumentor so that one
-area failing to load never stops the others.
+``http/protobuf``, and service name ``crossbridge``. It also contains an instrumentor that fails while
+instrumenting (opentelemetry-instrument would re-raise it and stop loading the rest), so one area failing
+never stops the others; a missing library (ImportError) is left to opentelemetry-instrument, which skips it.
 """
 
 from __future__ import annotations
@@ -36,5 +37,7 @@ class CrossBridgeDistro(BaseDistro):  # type: ignore[misc]
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
         try:
             super().load_instrumentor(entry_point, **kwargs)
+        except ImportError:
+            raise  # opentelemetry-instrument skips an instrumentation whose library is missing, quietly
         except Exception as exc:
             report_failure(f"instrumentor {entry_point.name}", exc)
