@@ -14,6 +14,7 @@ from typing import Any
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 
 from crossbridge_otel._guard import report_failure
+from crossbridge_otel.settings import load as load_settings
 
 __all__ = ["DEFAULTS", "CrossBridgeDistro"]
 
@@ -23,6 +24,8 @@ DEFAULTS = {
     "OTEL_LOGS_EXPORTER": "otlp",
     "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
 }
+
+_SQL_INSTRUMENTATIONS = {"psycopg2"}  # the ones with a capture_parameters option
 
 
 class CrossBridgeDistro(BaseDistro):  # type: ignore[misc]
@@ -35,6 +38,9 @@ class CrossBridgeDistro(BaseDistro):  # type: ignore[misc]
             os.environ.setdefault("OTEL_SERVICE_NAME", "crossbridge")
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
+        if entry_point.name in _SQL_INSTRUMENTATIONS:
+            # SQL parameter values stay out of telemetry unless the user opts in (TELEMETRY.md).
+            kwargs.setdefault("capture_parameters", load_settings(warn=False).capture_sql_parameters)
         try:
             super().load_instrumentor(entry_point, **kwargs)
         except ImportError:
