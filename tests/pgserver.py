@@ -47,8 +47,11 @@ def find_pg_bin_dir() -> Path | None:
     env = os.environ.get("PG_BIN")
     if env and (Path(env) / "initdb").exists():
         return Path(env)
-    candidates = [d for d in glob.glob("/usr/lib/postgresql/*/bin") if (Path(d) / "initdb").exists()
-                  and (Path(d) / "pg_ctl").exists()]
+    candidates = [
+        d
+        for d in glob.glob("/usr/lib/postgresql/*/bin")
+        if (Path(d) / "initdb").exists() and (Path(d) / "pg_ctl").exists()
+    ]
     if candidates:
         return Path(sorted(candidates, key=_version_key)[-1])
     on_path = shutil.which("initdb")
@@ -84,8 +87,14 @@ def free_port() -> int:
 class PostgresServer:
     """A private PostgreSQL cluster: ``initdb`` once, then ``start()``/``stop()`` as often as needed."""
 
-    def __init__(self, port: int | None = None, user: str = "postgres", dbname: str = "postgres",
-                 base_dir: str | os.PathLike[str] | None = None, start_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        user: str = "postgres",
+        dbname: str = "postgres",
+        base_dir: str | os.PathLike[str] | None = None,
+        start_timeout: float = 30.0,
+    ) -> None:
         bin_dir = find_pg_bin_dir()
         if bin_dir is None:
             raise PostgresUnavailable("PostgreSQL binaries not found (run tests/setup/ensure-postgres.sh)")
@@ -124,8 +133,13 @@ class PostgresServer:
     # -- process helpers ----------------------------------------------------------------------------
     def _run(self, args: list[str], timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         cmd = [str(self.bin_dir / args[0]), *args[1:]]
-        kwargs: dict[str, Any] = {"capture_output": True, "text": True, "timeout": timeout,
-                                  "cwd": str(self.base_dir), "env": {**os.environ, "LC_ALL": "C", "LANG": "C"}}
+        kwargs: dict[str, Any] = {
+            "capture_output": True,
+            "text": True,
+            "timeout": timeout,
+            "cwd": str(self.base_dir),
+            "env": {**os.environ, "LC_ALL": "C", "LANG": "C"},
+        }
         if self._as_root:
             runuser = shutil.which("runuser")
             if runuser:
@@ -135,8 +149,9 @@ class PostgresServer:
                 kwargs.update(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
         result = subprocess.run(cmd, **kwargs)
         if result.returncode != 0:
-            raise RuntimeError(f"{args[0]} failed ({result.returncode}): {result.stderr.strip()}\n"
-                               f"{self._log_tail()}")
+            raise RuntimeError(
+                f"{args[0]} failed ({result.returncode}): {result.stderr.strip()}\n{self._log_tail()}"
+            )
         return result
 
     def _log_tail(self, n: int = 20) -> str:
@@ -161,8 +176,22 @@ class PostgresServer:
         self.base_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.base_dir, 0o700)
         self._chown()
-        self._run(["initdb", "-D", str(self.data_dir), "-U", self.user, "-A", "trust", "-E", "UTF8",
-                   "--no-sync", "--no-instructions"], timeout=120)
+        self._run(
+            [
+                "initdb",
+                "-D",
+                str(self.data_dir),
+                "-U",
+                self.user,
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ],
+            timeout=120,
+        )
         self._initialized = True
 
     def start(self) -> PostgresServer:
@@ -170,10 +199,26 @@ class PostgresServer:
         if self._running:
             return self
         self.initdb()
-        opts = (f"-p {self.port} -c listen_addresses={self.host} -c unix_socket_directories={self.socket_dir} "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50")
-        self._run(["pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", opts,
-                   "-w", "-t", str(int(self.start_timeout)), "start"], timeout=self.start_timeout + 10)
+        opts = (
+            f"-p {self.port} -c listen_addresses={self.host} -c unix_socket_directories={self.socket_dir} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
+        )
+        self._run(
+            [
+                "pg_ctl",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                str(int(self.start_timeout)),
+                "start",
+            ],
+            timeout=self.start_timeout + 10,
+        )
         self._running = True
         self._wait_ready()
         return self
@@ -215,8 +260,10 @@ class PostgresServer:
         try:
             conn.autocommit = True
             with conn.cursor() as cur:
-                sql = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                       "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'")
+                sql = (
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                )
                 params: tuple[Any, ...] = ()
                 if dbname:
                     sql += " AND datname = %s"
