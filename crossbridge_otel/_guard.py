@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 
-__all__ = ["contained_failures", "report_failure", "strict"]
+__all__ = ["contained_failures", "report_failure", "reset", "strict"]
 
 _log = logging.getLogger("crossbridge_otel")
 _lock = threading.Lock()
@@ -40,3 +40,9 @@ def contained_failures() -> dict[str, int]:
     """How many failures each place has contained so far (for doctor and tests)."""
     with _lock:
         return dict(_reported)
+
+
+def reset() -> None:
+    """Forget the contained-failure counts, so the next failure in each place is logged again (tests)."""
+    with _lock:
+        _reported.clear()

@@ -9,6 +9,8 @@ Semantics, plainly:
   would have without us: same exception object.
 - Hooks run behind the guard: an exception inside a hook is reported and never fails the application's
   import (the wart of wrapt's hooks).
+- A watched module that no finder can locate (CrossBridge versions drift) calls the hook's ``on_missing``
+  when the application tries to import it; the hook stays pending in case the module appears later.
 - :func:`cancel` drops a hook that has not fired. Reloading a module does not fire hooks again.
 
 The finder only steps in for watched module names and hands every other import straight back to Python.
@@ -37,6 +39,7 @@ class Hook:
     module: str
     on_import: Callable[[ModuleType], None]
     on_error: Callable[[BaseException], None] | None = None
+    on_missing: Callable[[], None] | None = None
 
 
 _lock = threading.RLock()
@@ -47,12 +50,13 @@ def when_imported(
     module: str,
     on_import: Callable[[ModuleType], None],
     on_error: Callable[[BaseException], None] | None = None,
+    on_missing: Callable[[], None] | None = None,
 ) -> Hook | None:
     """Run ``on_import(module)`` now if imported, else after its import; returns the pending hook or None."""
     with _lock:
         loaded = sys.modules.get(module)
         if loaded is None:
-            hook = Hook(module, on_import, on_error)
+            hook = Hook(module, on_import, on_error, on_missing)
             _pending.setdefault(module, []).append(hook)
             _install_finder()
             return hook
@@ -92,6 +96,18 @@ def _fail(hook: Hook, exc: BaseException) -> None:
         hook.on_error(exc)
     except Exception as inner:
         report_failure(f"import-failure hook for {hook.module}", inner)
+
+
+def _missing(name: str) -> None:
+    with _lock:
+        waiting = list(_pending.get(name, []))
+    for hook in waiting:
+        if hook.on_missing is None:
+            continue
+        try:
+            hook.on_missing()
+        except Exception as exc:
+            report_failure(f"missing-module hook for {name}", exc)
 
 
 def _take(name: str) -> list[Hook]:
@@ -144,7 +160,10 @@ class _Finder(importlib.abc.MetaPathFinder):
             spec = self._find_with_others(fullname, path, target)
         finally:
             self._busy.name = None
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+        if spec is None:
+            _missing(fullname)
+            return None
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         spec.loader = _LoaderProxy(spec.loader, fullname)
         return spec

@@ -106,9 +106,14 @@ class CrossBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             for target in module_targets:
                 self._status(target, State.FAILED, reason)
 
+        def on_missing() -> None:
+            reason = f"the application imported {module_name}, but no such module was found"
+            for target in module_targets:
+                self._status(target, State.MODULE_MISSING, reason)
+
         for target in module_targets:
             self._status(target, State.WAITING)
-        hook = hooks.when_imported(module_name, on_import, on_error)
+        hook = hooks.when_imported(module_name, on_import, on_error, on_missing)
         if hook is not None:
             self._hooks.append(hook)
 
@@ -186,9 +191,12 @@ class CrossBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                     _restore(patch)
                 self._status(target, State.REMOVED)
             self._patches = {}
+            waiting = {
+                (s.module, s.qualname) for s in status.snapshot()
+                if s.area == self.area and s.state in (State.WAITING, State.MODULE_MISSING)
+            }
             for target in self.targets:
-                current = [s for s in status.snapshot() if (s.module, s.qualname) == (target.module, target.qualname)]
-                if current and current[0].state == State.WAITING:
+                if (target.module, target.qualname) in waiting:
                     self._status(target, State.REMOVED, "hook dropped before the module was imported")
             self._on_uninstrument()
         except Exception as exc:

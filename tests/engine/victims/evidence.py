@@ -1,0 +1,3 @@
+"""Where failing victims leave the exception object they raise, so tests can check its identity."""
+
+raised: list[BaseException] = []
