@@ -588,3 +588,30 @@ def test_persistence_schema_create_all_retries_operational_error(tmp_path: Path)
     with captured("crossbridge.core.runtime.retry") as recs, pytest.raises(RetryableError):
         schema.create_all(bad, RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02))
     assert [r.levelno for r in recs] == [logging.WARNING, logging.ERROR]
+
+
+@pytest.mark.postgres
+def test_pgserver_restart_and_kill_backends(postgres_server) -> None:  # type: ignore[no-untyped-def]
+    """The harness can stop/start the same cluster on the same port and terminate other backends."""
+    import psycopg2
+
+    port = postgres_server.port
+    victim = postgres_server.connect()
+    assert postgres_server.kill_backends() >= 1
+    with pytest.raises(psycopg2.Error):
+        with victim.cursor() as cur:
+            cur.execute("SELECT 1")
+    victim.close()
+    postgres_server.stop(mode="fast")
+    assert not postgres_server.running
+    with pytest.raises(psycopg2.OperationalError):
+        postgres_server.connect(connect_timeout=1)
+    postgres_server.start()
+    assert postgres_server.port == port and postgres_server.running
+    conn = postgres_server.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+            assert cur.fetchone() == (1,)
+    finally:
+        conn.close()
