@@ -14,8 +14,8 @@ its own failures (one area failing never stops the others).
 
 from __future__ import annotations
 
-import inspect
 import sys
+import types
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from types import ModuleType
@@ -153,7 +153,7 @@ class CrossBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             if _is_ours(previous):
                 self._status(target, State.PATCHED, "already wrapped (instrumented once)")
                 return
-            installed = self._wrap(previous, target)
+            installed = self._wrap(previous, target, on_class=isinstance(owner, type))
             setattr(owner, name, installed)
             patches = [_Patch(owner, name, previous if own else _ABSENT, installed)]
             if already_imported and owner is module:
@@ -169,15 +169,23 @@ class CrossBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             self._status(target, State.FAILED, f"{type(exc).__name__}: {exc}")
             report_failure(f"patching {target.function_name}", exc)
 
-    def _wrap(self, raw: Any, target: Target) -> Any:
+    def _wrap(self, raw: Any, target: Target, on_class: bool = False) -> Any:
         if isinstance(raw, (staticmethod, classmethod)):
             return type(raw)(self._wrap(raw.__func__, target))
+        if isinstance(raw, type):
+            # A function in place of a class would break isinstance() and subclassing in the application.
+            raise TypeError(f"{target.function_name} is a class; target its __init__ or a method instead")
         if not callable(raw):
             raise TypeError(f"{target.function_name} is not callable ({type(raw).__name__})")
         binding = self._binding(target)
         if target.mode == "count" and not self._settings.per_event_spans:
-            return make_counter(raw, binding)
-        return make_wrapper(raw, binding)
+            wrapper = make_counter(raw, binding)
+        else:
+            wrapper = make_wrapper(raw, binding)
+        if on_class and not hasattr(raw, "__get__"):
+            # A builtin or partial stored on a class does not bind self; our plain-function wrapper would.
+            return staticmethod(wrapper)
+        return wrapper
 
     # -- uninstrument -----------------------------------------------------------------------------------
 
@@ -228,8 +236,14 @@ def _is_ours(raw: Any) -> bool:
 
 
 def _rebind_aliases(module: ModuleType, previous: Any, installed: Any) -> list[_Patch]:
-    """Point ``from module import name`` aliases made before instrumentation at the wrapper too."""
-    patches = []
+    """Point ``from module import name`` aliases made before instrumentation at the wrapper too.
+
+    Only Python functions are followed: a builtin or a class (``len``, ``dict``) is shared by every module,
+    so rebinding its "aliases" would patch unrelated code (and the SDK itself, recursively).
+    """
+    patches: list[_Patch] = []
+    if not isinstance(previous, types.FunctionType):
+        return patches
     for other in list(sys.modules.values()):
         if other is module or not isinstance(other, ModuleType):
             continue
@@ -237,7 +251,7 @@ def _rebind_aliases(module: ModuleType, previous: Any, installed: Any) -> list[_
         if not namespace:
             continue
         for alias, value in list(namespace.items()):
-            if value is previous and inspect.isroutine(value):
+            if value is previous:
                 setattr(other, alias, installed)
                 patches.append(_Patch(other, alias, previous, installed))
     return patches

@@ -216,6 +216,15 @@ def _plain_wrapper(original: Callable[..., Any], b: Binding) -> Callable[..., An
     return wrapper
 
 
+def _begin(b: Binding, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Span | None:
+    """Start the span for a generator or coroutine call; None (call goes ahead untraced) if that fails."""
+    try:
+        return b.start(args, kwargs)
+    except Exception as exc:
+        report_failure(f"span start of {b.name}", exc)
+        return None
+
+
 def _coroutine_wrapper(original: Callable[..., Any], b: Binding) -> Callable[..., Any]:
     switch = SWITCH
 
@@ -223,7 +232,9 @@ def _coroutine_wrapper(original: Callable[..., Any], b: Binding) -> Callable[...
         if not switch.on or _sampled_out():
             return await original(*args, **kwargs)
         started = _perf()
-        span = b.start(args, kwargs)
+        span = _begin(b, args, kwargs)
+        if span is None:
+            return await original(*args, **kwargs)
         token = _attach(_set_span_in_context(span))
         metric = b.metric_error
         try:
@@ -249,7 +260,9 @@ def _generator_wrapper(original: Callable[..., Any], b: Binding) -> Callable[...
         if not switch.on or _sampled_out():
             return (yield from original(*args, **kwargs))
         started = _perf()
-        span = b.start(args, kwargs)
+        span = _begin(b, args, kwargs)
+        if span is None:
+            return (yield from original(*args, **kwargs))
         ctx = _set_span_in_context(span)
         metric = b.metric_error
         gen = original(*args, **kwargs)
@@ -287,29 +300,50 @@ def _generator_wrapper(original: Callable[..., Any], b: Binding) -> Callable[...
 
 
 def _async_generator_wrapper(original: Callable[..., Any], b: Binding) -> Callable[..., Any]:
-    """Async generators: the span covers the iteration (it is not made current across awaits)."""
+    """Async generators: the span covers the whole iteration and is current only while the original's own
+    code runs; ``asend``, ``athrow`` and ``aclose`` reach the original."""
     switch = SWITCH
 
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not switch.on or _sampled_out():
-            async for item in original(*args, **kwargs):
-                yield item
-            return
+        span = None
         started = _perf()
-        span = b.start(args, kwargs)
+        if switch.on and not _sampled_out():
+            span = _begin(b, args, kwargs)
+        ctx = _set_span_in_context(span) if span is not None else None
         metric = b.metric_error
+        agen = original(*args, **kwargs)
         try:
-            async for item in original(*args, **kwargs):
-                yield item
-            metric = b.metric_ok
-        except GeneratorExit:
-            metric = b.metric_ok
-            raise
-        except BaseException as exc:
-            metric = b.finish_exception(span, exc)
-            raise
+            to_send: Any = None
+            to_throw: BaseException | None = None
+            while True:
+                token = _attach(ctx) if ctx is not None else None
+                try:
+                    value = await (agen.asend(to_send) if to_throw is None else agen.athrow(to_throw))
+                except StopAsyncIteration:
+                    metric = b.metric_ok
+                    return
+                except GeneratorExit:
+                    metric = b.metric_ok
+                    raise
+                except BaseException as exc:
+                    if span is not None:
+                        metric = b.finish_exception(span, exc)
+                    raise
+                finally:
+                    if token is not None:
+                        _detach(token)
+                to_send, to_throw = None, None
+                try:
+                    to_send = yield value
+                except GeneratorExit:
+                    await agen.aclose()
+                    metric = b.metric_ok
+                    raise
+                except BaseException as exc:
+                    to_throw = exc
         finally:
-            b.end(span, started, metric)
+            if span is not None:
+                b.end(span, started, metric)
 
     return wrapper
 

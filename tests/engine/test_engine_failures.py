@@ -129,3 +129,14 @@ def test_non_callable_target_is_reported_failed(instrument, lenient):
     assert isinstance(evidence.raised, list)
     row = state_of("victims.evidence", "raised")
     assert row.state == State.FAILED and "not callable" in row.detail
+
+
+def test_class_target_is_refused_and_left_intact(instrument, lenient):
+    """A target naming a class is reported failed instead of replacing the class with a function."""
+    instrument(Target("victims.shapes", "Greeter", "victim.greeter"))
+    from victims import shapes
+
+    assert isinstance(shapes.Greeter, type)
+    assert isinstance(shapes.LoudGreeter("a"), shapes.Greeter)
+    row = state_of("victims.shapes", "Greeter")
+    assert row.state == State.FAILED and "is a class" in row.detail
