@@ -1,0 +1,262 @@
+"""The handler that turns a CrossBridge ``logging.LogRecord`` into one OpenTelemetry log record.
+
+What one exported record carries (see the README's logs section):
+
+- body: the message exactly as CrossBridge renders it (``record.getMessage()``, kwargs already folded in),
+  with credentials redacted;
+- ``crossbridge.category``; ``crossbridge.logger.name`` (also the instrumentation scope name);
+- ``code.file.path`` / ``code.function.name`` (module-qualified) / ``code.line.number`` of the real caller,
+  past ``core/logging/logger.py``;
+- ``crossbridge.log.<key>`` for every field CrossBridge folded into its text (``**kwargs``, ``extra=``,
+  ``add_context``) or a plain logger got through ``extra=``; bounded, credentials masked;
+- ``exception.type`` / ``exception.message`` / ``exception.stacktrace`` when the record has ``exc_info``;
+- severity: TRACE (5) → TRACE, SUCCESS (25) → INFO2 with text ``SUCCESS``, the rest as the SDK maps them;
+- the trace and span ids of the active span (the SDK reads the current context at emit).
+
+Hot-path notes: a record below its logger's level never reaches a handler, so nothing here costs it
+anything. For an exported record, the OTel logger and category are resolved once per logger name, the
+handler lock is skipped (emit only reads the record), and frames are walked only for CrossBridge wrapper
+records and to qualify the caller's function name.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Mapping
+from types import CodeType, FrameType
+from typing import Any
+
+from opentelemetry._logs import Logger as OTelLogger
+from opentelemetry._logs import LoggerProvider, SeverityNumber, get_logger
+from opentelemetry.sdk._logs._internal import std_to_otel
+
+from crossbridge_otel._guard import report_failure
+from crossbridge_otel.redaction import MASK, is_secret_key, redact
+from crossbridge_otel.version import __version__
+from crossbridge_otel.wrapping import error_type
+
+__all__ = ["BridgeHandler", "severity"]
+
+FIELD_PREFIX = "crossbridge.log."
+MAX_VALUE = 256  # characters kept of a field value (attributes must stay bounded)
+_HIDDEN_CONTEXT = frozenset({"category", "brand"})  # CrossBridge keeps these out of its text too
+_SKIPPED_NAMES = ("opentelemetry", "crossbridge_otel")  # never bridged: the pipeline's own logs
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+_LOGGING_FILE = logging.Logger.handle.__code__.co_filename
+_INTERNAL_FILES = frozenset({_LOGGING_FILE, sys._getframe().f_code.co_filename})  # logging and this module
+# Substrings that make a text worth the (slow) redaction regexes; most log lines have none of them.
+_SUSPECT = ("://", "pass", "pwd", "secret", "token", "key", "cred", "auth", "session", "cookie", "bearer",
+            "basic")
+_OTEL_TEXT = {"WARNING": "WARN", "CRITICAL": "FATAL"}  # as the SDK's LoggingHandler names them
+_SEVERITY: dict[int, tuple[SeverityNumber, str]] = {
+    5: (SeverityNumber.TRACE, "TRACE"),
+    25: (SeverityNumber.INFO2, "SUCCESS"),
+}
+
+
+def severity(levelno: int, levelname: str) -> tuple[SeverityNumber, str]:
+    """The OTel severity number and text of a stdlib level (CrossBridge's TRACE and SUCCESS included)."""
+    found = _SEVERITY.get(levelno)
+    if found is None:
+        found = _SEVERITY[levelno] = (std_to_otel(levelno), _OTEL_TEXT.get(levelname, levelname))
+    return found
+
+
+def _clean(text: str) -> str:
+    lowered = text.lower()
+    for suspect in _SUSPECT:
+        if suspect in lowered:
+            return redact(text)
+    return text
+
+
+def _value(key: str, value: Any) -> Any:
+    if is_secret_key(key):
+        return MASK
+    if isinstance(value, (bool, int, float)):
+        return value
+    return _clean(value if isinstance(value, str) else str(value))[:MAX_VALUE]
+
+
+def _add_fields(attributes: dict[str, Any], fields: Mapping[str, Any]) -> None:
+    for key, value in fields.items():
+        if key not in _HIDDEN_CONTEXT:
+            attributes[FIELD_PREFIX + key] = _value(key, value)
+
+
+class _ThreadState(threading.local):
+    busy = False
+    last: logging.LogRecord | None = None  # the record exported last on this thread (one export per record)
+
+
+_state = _ThreadState()
+_SKIP = object()
+
+
+class BridgeHandler(logging.Handler):
+    """Exports every record it sees once, with a fixed ``category`` or one per module from ``categories``.
+
+    ``wrapper_file`` is the ``co_filename`` of CrossBridge's ``core/logging/logger.py``: records whose
+    location is there come from a ``CrossBridgeLogger`` method, and the handler reads the folded fields and
+    the real caller from the stack. ``last_resort=True`` (package loggers) hands a WARNING+ record that met
+    no other handler to ``logging.lastResort``, as the stdlib would have done without us.
+    """
+
+    def __init__(
+        self,
+        logger_provider: LoggerProvider | None,
+        category: str | None = None,
+        categories: Callable[[str], str] | None = None,
+        wrapper_file: str | None = None,
+        last_resort: bool = False,
+    ) -> None:
+        super().__init__()
+        self._last_resort = last_resort
+        self.category = category
+        self._categories = categories
+        self._provider = logger_provider
+        self._wrapper_file = wrapper_file
+        self._scopes: dict[str, Any] = {}
+
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        # No handler lock: emit only reads the record and the SDK logger is thread-safe.
+        if self.filters and not self.filter(record):
+            return False
+        self.emit(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        state = _state
+        if state.busy or state.last is record:
+            return  # re-entered from the export pipeline, or already exported by another of our handlers
+        state.busy = True
+        state.last = record
+        try:
+            self._export(record)
+        except Exception as exc:
+            report_failure("exporting a CrossBridge log record", exc)
+        finally:
+            state.busy = False
+        if self._last_resort and record.levelno >= logging.WARNING and not logging.root.handlers:
+            _last_resort(record, self)
+
+    def _scope(self, name: str) -> Any:
+        if name.startswith(_SKIPPED_NAMES):
+            scope: Any = _SKIP
+        else:
+            category = self.category or (self._categories(name) if self._categories else "general")
+            scope = (get_logger(name, __version__, self._provider), category)
+        self._scopes[name] = scope
+        return scope
+
+    def _export(self, record: logging.LogRecord) -> None:
+        scope = self._scopes.get(record.name) or self._scope(record.name)
+        if scope is _SKIP:
+            return
+        otel_logger: OTelLogger = scope[0]
+        attributes: dict[str, Any] = {
+            "crossbridge.category": scope[1],
+            "crossbridge.logger.name": record.name,
+        }
+        frame = sys._getframe(3)  # past _export, emit and handle: the logging frames, then the caller
+        if record.pathname == self._wrapper_file:
+            _wrapper_call(frame, record, attributes, self._wrapper_file)
+        else:
+            _plain_call(frame, record, attributes)
+        if record.exc_info and record.exc_info[1] is not None:
+            _exception(record.exc_info, attributes)
+        number, text = severity(record.levelno, record.levelname)
+        message = record.getMessage()
+        otel_logger.emit(
+            timestamp=int(record.created * 1e9),
+            severity_number=number,
+            severity_text=text,
+            body=_clean(message),
+            attributes=attributes,
+        )
+
+
+def _last_resort(record: logging.LogRecord, ours: logging.Handler) -> None:
+    """Hand ``record`` to ``logging.lastResort`` when no handler but ours is on its way (as callHandlers)."""
+    logger: logging.Logger | None = logging.getLogger(record.name)
+    while logger is not None:
+        if any(handler is not ours for handler in logger.handlers):
+            return
+        logger = logger.parent if logger.propagate else None
+    if logging.lastResort is not None and record.levelno >= logging.lastResort.level:
+        logging.lastResort.handle(record)
+
+
+def _location(frame: FrameType, attributes: dict[str, Any]) -> None:
+    code = frame.f_code
+    module = frame.f_globals.get("__name__", "")
+    attributes["code.file.path"] = code.co_filename
+    name = getattr(code, "co_qualname", code.co_name)  # co_qualname is 3.11+
+    attributes["code.function.name"] = f"{module}.{name}" if module else name
+    attributes["code.line.number"] = frame.f_lineno
+
+
+def _plain_call(frame: FrameType | None, record: logging.LogRecord, attributes: dict[str, Any]) -> None:
+    """A stdlib logger: the record's own location (qualified from the stack) and its ``extra=`` fields."""
+    while frame is not None and frame.f_code.co_filename in _INTERNAL_FILES:
+        frame = frame.f_back
+    if frame is not None and frame.f_lineno == record.lineno and frame.f_code.co_filename == record.pathname:
+        _location(frame, attributes)
+    else:  # handed over by a QueueHandler or logged with stacklevel: keep what the record says
+        attributes["code.file.path"] = record.pathname
+        attributes["code.function.name"] = record.funcName
+        attributes["code.line.number"] = record.lineno
+    extra = record.__dict__.keys() - _STANDARD
+    if extra:
+        _add_fields(attributes, {key: record.__dict__[key] for key in extra})
+
+
+_KWARGS_NAME: dict[CodeType, tuple[str, str] | None] = {}
+
+
+def _kwargs_name(code: CodeType) -> tuple[str, str] | None:
+    """(self parameter, ``**kwargs`` parameter) of a CrossBridgeLogger method, whatever they are called."""
+    if code not in _KWARGS_NAME:
+        names = None
+        if code.co_flags & inspect.CO_VARKEYWORDS and code.co_argcount:
+            index = code.co_argcount + code.co_kwonlyargcount + bool(code.co_flags & inspect.CO_VARARGS)
+            names = (code.co_varnames[0], code.co_varnames[index])
+        _KWARGS_NAME[code] = names
+    return _KWARGS_NAME[code]
+
+
+def _wrapper_call(
+    frame: FrameType | None, record: logging.LogRecord, attributes: dict[str, Any], wrapper_file: str
+) -> None:
+    """A CrossBridgeLogger record: fields from the innermost wrapper method, location from its caller."""
+    while frame is not None and frame.f_code.co_filename != wrapper_file:
+        frame = frame.f_back
+    if frame is None:
+        _plain_call(None, record, attributes)
+        return
+    names = _kwargs_name(frame.f_code)
+    if names is not None:
+        local = frame.f_locals
+        owner_context = getattr(local.get(names[0]), "_context", None)
+        if owner_context:
+            _add_fields(attributes, owner_context)
+        kwargs = local.get(names[1])
+        if kwargs:
+            _add_fields(attributes, kwargs)
+    while frame is not None and frame.f_code.co_filename == wrapper_file:
+        frame = frame.f_back
+    if frame is None:
+        _plain_call(None, record, attributes)
+    else:
+        _location(frame, attributes)
+
+
+def _exception(exc_info: Any, attributes: dict[str, Any]) -> None:
+    kind, value, tb = exc_info
+    attributes["exception.type"] = error_type(value)
+    attributes["exception.message"] = _clean(str(value))
+    attributes["exception.stacktrace"] = _clean("".join(traceback.format_exception(kind, value, tb)))
