@@ -1,7 +1,7 @@
 """Export off the application's thread, with a bounded exit and an honest count of what was dropped.
 
 The SDK's batch processors block the exiting process for the exporter's whole retry window when the
-collector is down (6–30 s here). :class:`ExportQueue` instead:
+collector is down (6-30 s here). :class:`ExportQueue` instead:
 
 - takes items on the application's thread with one lock and an append (full → dropped and counted);
 - exports from one daemon worker thread, which also builds the exporter (so ``python -c pass`` never

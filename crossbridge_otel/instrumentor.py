@@ -34,7 +34,7 @@ from crossbridge_otel.targets import Target
 from crossbridge_otel.version import __version__
 from crossbridge_otel.wrapping import ORIGINAL_ATTR, Binding, make_counter, make_wrapper
 
-__all__ = ["CrossBridgeInstrumentor", "DURATION_METRIC"]
+__all__ = ["DURATION_METRIC", "CrossBridgeInstrumentor"]
 
 DURATION_METRIC = "crossbridge.operation.duration"
 _ABSENT = object()

@@ -104,7 +104,9 @@ def _console_factory(signal: str) -> Callable[[], Any]:
     return build
 
 
-def exporter_factories(signal: str, settings: Settings, environ: Mapping[str, str]) -> list[tuple[str, Callable[[], Any]]]:
+def exporter_factories(
+    signal: str, settings: Settings, environ: Mapping[str, str]
+) -> list[tuple[str, Callable[[], Any]]]:
     """(label, factory) for each exporter configured for ``signal``."""
     factories: list[tuple[str, Callable[[], Any]]] = []
     for name in exporter_names(signal, environ):

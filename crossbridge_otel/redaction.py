@@ -17,7 +17,10 @@ __all__ = ["MASK", "is_secret_key", "redact", "redact_mapping"]
 
 MASK = "***"
 
-_KEY = r"(?:pass(?:word|wd)?|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?|auth(?:orization)?|session[_-]?id|cookie)"
+_KEY = (
+    r"(?:pass(?:word|wd)?|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?"
+    r"|auth(?:orization)?|session[_-]?id|cookie)"
+)
 
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@/\s]+)@")
 _PAIR = re.compile(

@@ -41,7 +41,8 @@ class SummaryProcessor(SpanProcessor):
                 children[parent].append(span)
             else:
                 roots.append(span)
-        lines = [f"crossbridge-otel: {len(spans)} spans in {len({s.context.trace_id for s in spans if s.context})} trace(s)"]
+        traces = len({s.context.trace_id for s in spans if s.context})
+        lines = [f"crossbridge-otel: {len(spans)} spans in {traces} trace(s)"]
 
         def walk(span: ReadableSpan, depth: int) -> None:
             duration = ((span.end_time or 0) - (span.start_time or 0)) / 1e6
