@@ -30,7 +30,7 @@ from crossbridge_otel._guard import report_failure
 from crossbridge_otel.settings import Settings
 from crossbridge_otel.settings import load as load_settings
 from crossbridge_otel.status import State
-from crossbridge_otel.targets import Target
+from crossbridge_otel.targets import InvokerEnv, Target
 from crossbridge_otel.version import __version__
 from crossbridge_otel.wrapping import ORIGINAL_ATTR, Binding, make_counter, make_wrapper
 
@@ -81,6 +81,7 @@ class CrossBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         )
         meter = metrics_api.get_meter(f"crossbridge_otel.{self.area}", __version__, kwargs.get("meter_provider"))
         self._tracer = tracer
+        self._meter = meter
         self._histogram = meter.create_histogram(
             DURATION_METRIC, unit="s", description="Duration of CrossBridge operations traced by crossbridge-otel"
         )
@@ -132,7 +133,9 @@ class CrossBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             "crossbridge.category": self.category_of(target),
             "code.function.name": target.function_name,
         }
-        invoker = target.invoker(target) if target.invoker is not None else None
+        invoker = None
+        if target.invoker is not None:
+            invoker = target.invoker(target, InvokerEnv(self.area, self._settings, self._meter, static))
         return Binding(
             name=target.span, tracer=self._tracer, histogram=self._histogram, static=static, area=self.area,
             kind=target.kind, call_attributes=target.call_attributes,

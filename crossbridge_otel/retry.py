@@ -11,7 +11,7 @@ from collections.abc import Callable
 from opentelemetry.trace import Span
 
 from crossbridge_otel.redaction import redact
-from crossbridge_otel.targets import Invoker, Target
+from crossbridge_otel.targets import Invoker, InvokerEnv, Target
 from crossbridge_otel.wrapping import error_type
 
 __all__ = ["record_attempt", "retry"]
@@ -35,10 +35,10 @@ def record_attempt(
     )
 
 
-def retry(policy: str = "default", *, write: bool = False) -> Callable[[Target], Invoker | None]:
+def retry(policy: str = "default", *, write: bool = False) -> Callable[[Target, InvokerEnv], Invoker | None]:
     """The invoker factory for a target retried under ``policy``; ``write`` marks non-idempotent writes."""
 
-    def factory(target: Target) -> Invoker | None:
+    def factory(target: Target, env: InvokerEnv) -> Invoker | None:
         return None  # filled in by the retry layer (issue 5)
 
     return factory

@@ -11,12 +11,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.metrics import Meter
 from opentelemetry.trace import Span, SpanKind
 
 __all__ = [
     "Attrs",
     "Failure",
     "Invoker",
+    "InvokerEnv",
+    "InvokerFactory",
     "Target",
     "arg",
     "failed_if_empty",
@@ -30,6 +33,25 @@ Attrs = Mapping[str, Any]
 Failure = tuple[str, str] | None
 # Replaces the plain call: invoker(original, args, kwargs, span) -> result. The retry layer is one.
 Invoker = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any], Span], Any]
+
+
+@dataclass(frozen=True)
+class InvokerEnv:
+    """What the instrumentor hands an invoker factory at patch time.
+
+    ``settings`` are the instrumentor's effective settings, ``meter`` its meter (injected provider), and
+    ``start_attributes`` the span's static attributes, which the factory may extend (set once at span start,
+    free on the call path).
+    """
+
+    area: str
+    settings: Any
+    meter: Meter
+    start_attributes: dict[str, Any]
+
+
+# Target.invoker: factory(target, env) -> the invoker, or None for a plain call (e.g. retries switched off).
+InvokerFactory = Callable[["Target", InvokerEnv], "Invoker | None"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +73,7 @@ class Target:
     category: str | None = None
     kind: SpanKind = SpanKind.INTERNAL
     mode: str = "span"
-    invoker: Callable[[Target], Invoker | None] | None = None
+    invoker: InvokerFactory | None = None
 
     @property
     def function_name(self) -> str:
