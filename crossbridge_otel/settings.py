@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,8 +40,8 @@ def _parse_bool(text: str) -> bool:
 
 def _parse_positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise ValueError("expected a number greater than 0")
+    if not (value > 0 and math.isfinite(value)):  # "inf" would unbound the exit deadline
+        raise ValueError("expected a finite number greater than 0")
     return value
 
 
@@ -164,8 +165,10 @@ def load(environ: Mapping[str, str] | None = None, warn: bool = True, **explicit
             )
     for name in env:
         if name.startswith(PREFIX) and name not in _BY_ENV:
-            hint = difflib.get_close_matches(name, list(_BY_ENV), n=1)
-            suggestion = f"; did you mean {hint[0]}?" if hint else ""
+            # Compare without the shared prefix, which would make every unknown name look "close".
+            keys = {env[len(PREFIX):]: env for env in _BY_ENV}
+            hint = difflib.get_close_matches(name[len(PREFIX):], list(keys), n=1)
+            suggestion = f"; did you mean {keys[hint[0]]}?" if hint else ""
             problems.append(f"{name} is not a crossbridge-otel setting{suggestion} It is ignored.")
     if warn:
         for problem in problems:
