@@ -1,0 +1,403 @@
+"""Execution instrumentation: ``core.execution`` (executor, adapters, strategies, results), pytest adapter.
+
+Enabled by the ``crossbridge_execution`` entry point under ``opentelemetry-instrument``; in code::
+
+    from crossbridge_otel.instrumentors.execution import ExecutionInstrumentor
+    ExecutionInstrumentor().instrument(tracer_provider=..., meter_provider=...)
+
+Every span carries ``crossbridge.area=execution``, ``crossbridge.category`` (``execution``;
+``orchestration`` for ``core.execution.orchestration.orchestrator``) and ``code.function.name``.
+Attribute names are short for ``crossbridge.execution.<name>``. What is traced:
+
+- ``execution.run`` (``TestExecutor.execute``): ``framework``, ``strategy``, ``tests_requested``,
+  ``retry_failed``, then ``status``, ``total``, ``passed``, ``failed``, ``skipped``, ``errors``, ``workers``,
+  ``execution_errors`` (count). It never raises: ``status`` error/timeout/cancelled → ERROR
+  ``execution_error`` with the first of CrossBridge's ``execution_errors``; ``failed`` → ``tests_failed``.
+- ``execution.retry_failed`` (``TestExecutor._retry_failed_tests``, CrossBridge's re-run loop):
+  ``retry_rounds``, ``tests``, ``passed_on_retry``.
+- ``execution.adapter.get`` (``AdapterRegistry.get_adapter``): ``framework``, ``adapter`` (class name);
+  ``ValueError: Unknown framework`` recorded and re-raised.
+- ``execution.adapter.discover`` / ``execution.adapter.run`` (``PytestAdapter.discover_tests`` /
+  ``run_tests``): ``adapter``, ``tests_discovered``; ``tests_requested``, ``tags``, ``total``, ``passed``,
+  ``failed``, ``skipped``, ``errors``; a ``fail``/``error`` result → ``tests_failed`` (its message). Child:
+  ``execution.command`` per pytest process.
+- ``execution.strategy`` (``Sequential/Parallel/BatchedParallel/Adaptive/FailFastStrategy.execute``):
+  ``strategy`` (sequential, parallel, batched, adaptive, fail_fast), ``tests``, ``total``, ``failed``.
+- ``execution.retry_test`` (``RetryStrategy.execute_with_retry``, a built-in retry): ``max_retries``,
+  ``status``, ``retry_count``, ``flaky``; one ``retry`` event per failed attempt and ``retry.attempts``;
+  still failing → ``test_failed``.
+- ``execution.results.normalize`` (``ResultNormalizer.normalize``): ``results.file`` (file name only),
+  ``results.requested_framework``, ``results.framework``, ``results.total/passed/failed/skipped/errors/
+  flaky``; ``None`` → ``normalize_failed``. ``execution.results.normalize_batch``: ``results.files``,
+  ``results.runs``; fewer runs than files → ``normalize_failed``.
+- ``execution.results.aggregate`` (``UnifiedResultAggregator.aggregate_run``): ``results.files``, the
+  totals, ``results.coverage``.
+- ``execution.results.compare`` (``ResultComparer.compare``): ``compare.new_tests``, ``removed_tests``,
+  ``newly_failing``, ``newly_passing``, ``newly_flaky``, ``slower``, ``faster``, ``regressions``,
+  ``improvements``, ``total_changes`` (a comparison is not an error, whatever it finds).
+- ``execution.results.trend`` / ``trends`` / ``anomalies`` (``TrendAnalyzer.analyze_metric`` /
+  ``analyze_all_metrics`` / ``detect_anomalies``): ``trend.runs``, ``trend.metric``, ``trend.points``,
+  ``trend.direction``, ``trend.strength``, ``trend.metrics``, ``trend.degrading``, ``trend.anomalies``.
+- ``execution.orchestrator.execute`` / ``plan`` / ``run`` (``core.execution.orchestration``'s
+  ``ExecutionOrchestrator``, category ``orchestration``): ``framework``, ``strategy``, ``tests``,
+  ``dry_run``, ``status``, ``process.exit.code``; ``status`` failed → ``execution_failed``.
+
+Subprocesses: the pytest adapter (and the orchestration adapters) run commands with ``subprocess.run``;
+through :mod:`crossbridge_otel.subprocesses` each one is an ``execution.command`` child span (redacted
+command line, exit code) and the child gets ``TRACEPARENT``/``TRACESTATE``, so an instrumented test
+process joins the trace. Thread pools (``ParallelStrategy``, ``BatchedParallelStrategy``): the worker
+calls stay in the trace through ``opentelemetry-instrumentation-threading`` (a dependency of this
+distribution, loaded by ``opentelemetry-instrument``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from opentelemetry.trace import Span
+
+from crossbridge_otel import subprocesses
+from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
+from crossbridge_otel.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg, size
+from crossbridge_otel.wrapping import mark_failure
+
+from ._support import AttemptObserver, after_call, bounded, enum_value, file_name
+
+__all__ = ["ExecutionInstrumentor"]
+
+_P = "crossbridge.execution."
+_R = "crossbridge.execution.results."
+_EXECUTOR = "core.execution.executor"
+_RESULTS = "core.execution.results."
+_ORCH = "core.execution.orchestration.orchestrator"
+_FAILED_STATES = {"failed", "error", "timeout", "cancelled"}
+
+
+def _status(value: Any) -> str:
+    return str(enum_value(value) or "").lower()
+
+
+# -- TestExecutor ------------------------------------------------------------------------------------
+
+def _execute_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+    request = arg(args, kwargs, 1, "request")
+    return {
+        _P + "framework": bounded(getattr(request, "framework", None), 64),
+        _P + "strategy": enum_value(getattr(request, "strategy", None)),
+        _P + "tests_requested": size(getattr(request, "tests", None)),
+        _P + "retry_failed": getattr(request, "retry_failed", None),
+    }
+
+
+def _summary_attrs(summary: Any) -> Attrs:
+    return {
+        _P + "status": _status(getattr(summary, "status", None)),
+        _P + "total": getattr(summary, "total_tests", None),
+        _P + "passed": getattr(summary, "passed", None),
+        _P + "failed": getattr(summary, "failed", None),
+        _P + "skipped": getattr(summary, "skipped", None),
+        _P + "errors": getattr(summary, "errors", None),
+        _P + "workers": getattr(summary, "workers_used", None),
+        _P + "execution_errors": size(getattr(summary, "execution_errors", None)),
+    }
+
+
+def _summary_outcome(summary: Any) -> Failure:
+    status = _status(getattr(summary, "status", None))
+    if status in ("error", "timeout", "cancelled"):
+        errors = getattr(summary, "execution_errors", None) or []
+        text = errors[0] if errors else f"{getattr(summary, 'errors', 0)} test(s) ended in error"
+        return "execution_error", bounded(text, 512) or ""
+    if status == "failed":
+        failed, total = getattr(summary, "failed", 0), getattr(summary, "total_tests", 0)
+        return "tests_failed", f"{failed} of {total} tests failed"
+    return None
+
+
+def _retry_failed_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+    request = arg(args, kwargs, 2, "request")
+    return {_P + "retry_rounds": getattr(request, "retry_failed", None),
+            _P + "tests": size(arg(args, kwargs, 3, "failed_results"))}
+
+
+def _retry_failed_result(results: Any) -> Attrs:
+    passed = [r for r in results or [] if _status(getattr(r, "status", None)) == "passed"]
+    return {_P + "passed_on_retry": len(passed)}
+
+
+# -- adapters ----------------------------------------------------------------------------------------
+
+def _get_adapter_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+    return {_P + "framework": bounded(arg(args, kwargs, 1, "framework"), 64)}
+
+
+def _get_adapter_result(adapter: Any) -> Attrs:
+    return {_P + "adapter": type(adapter).__name__}
+
+
+def _adapter_call(name: str) -> Any:
+    def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+        return {_P + "adapter": name, _P + "tests_requested": size(arg(args, kwargs, 1, "tests")),
+                _P + "tags": size(arg(args, kwargs, 2, "tags"))}
+
+    return call
+
+
+def _discover_result(tests: Any) -> Attrs:
+    return {_P + "tests_discovered": size(tests)}
+
+
+def _adapter_results(results: Any) -> Attrs:
+    counts = Counter(str(getattr(r, "status", "")).lower() for r in results or [])
+    return {_P + "total": size(results), _P + "passed": counts["pass"], _P + "failed": counts["fail"],
+            _P + "skipped": counts["skip"], _P + "errors": counts["error"]}
+
+
+def _adapter_outcome(results: Any) -> Failure:
+    bad = [r for r in results or [] if str(getattr(r, "status", "")).lower() in ("fail", "error")]
+    if not bad:
+        return None
+    first = bounded(getattr(bad[0], "message", "") or getattr(bad[0], "name", ""), 512)
+    return "tests_failed", f"{len(bad)} failed: {first}"
+
+
+# -- strategies --------------------------------------------------------------------------------------
+
+def _strategy_call(name: str) -> Any:
+    def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+        return {_P + "strategy": name, _P + "tests": size(arg(args, kwargs, 1, "tests"))}
+
+    return call
+
+
+def _strategy_result(results: Any) -> Attrs:
+    statuses = [_status(getattr(r, "status", None)) for r in results or []]
+    return {_P + "total": len(statuses), _P + "failed": sum(s in _FAILED_STATES for s in statuses)}
+
+
+def _test_result_failed(result: Any) -> tuple[str, str] | None:
+    status = _status(getattr(result, "status", None))
+    if status in ("failed", "error"):
+        return f"test_{status}", bounded(getattr(result, "message", "") or status, 512) or status
+    return None
+
+
+def _retry_strategy_invoker(target: Target, env: InvokerEnv) -> Invoker:
+    """Observes ``RetryStrategy``'s own loop: every call of ``executor_func`` is one attempt."""
+
+    def invoke(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
+        strategy = args[0]
+        observer = AttemptObserver(span, int(getattr(strategy, "max_retries", 0)) + 1)
+        if len(args) > 2:
+            args = (*args[:2], observer.wrap(args[2], _test_result_failed), *args[3:])
+        elif "executor_func" in kwargs:
+            kwargs = {**kwargs, "executor_func": observer.wrap(kwargs["executor_func"], _test_result_failed)}
+        try:
+            return original(*args, **kwargs)
+        finally:
+            observer.finish()
+
+    return invoke
+
+
+def _retry_strategy_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+    return {_P + "max_retries": getattr(args[0], "max_retries", None)}
+
+
+def _retry_strategy_result(result: Any) -> Attrs:
+    return {_P + "status": _status(getattr(result, "status", None)),
+            _P + "retry_count": getattr(result, "retry_count", None),
+            _P + "flaky": getattr(result, "is_flaky", None)}
+
+
+def _retry_strategy_outcome(result: Any) -> Failure:
+    found = _test_result_failed(result)
+    return ("test_failed", found[1]) if found else None
+
+
+# -- results -----------------------------------------------------------------------------------------
+
+def _run_attrs(run: Any) -> Attrs:
+    if run is None:
+        return {}
+    metadata = getattr(run, "metadata", None)
+    return {
+        _R + "framework": enum_value(getattr(metadata, "framework", None)),
+        _R + "total": getattr(run, "total_tests", None),
+        _R + "passed": getattr(run, "passed", None),
+        _R + "failed": getattr(run, "failed", None),
+        _R + "skipped": getattr(run, "skipped", None),
+        _R + "errors": getattr(run, "errors", None),
+        _R + "flaky": getattr(run, "flaky", None),
+        _R + "coverage": getattr(run, "overall_coverage", None),
+    }
+
+
+def _normalize_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+    framework = arg(args, kwargs, 2, "framework")
+    return {_R + "file": file_name(arg(args, kwargs, 1, "result_file")),
+            _R + "requested_framework": enum_value(framework)}
+
+
+_NORMALIZE_NONE: Failure = ("normalize_failed", "the result file could not be normalised (missing, unknown "
+                            "format or unparsable; CrossBridge logs the reason on "
+                            "crossbridge.core.execution.results.normalizer)")
+
+
+def _files_call(index: int, name: str) -> Any:
+    def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+        return {_R + "files": size(arg(args, kwargs, index, name))}
+
+    return call
+
+
+def _normalize_batch_invoker(target: Target, env: InvokerEnv) -> Invoker:
+    def read(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
+        files, runs = size(arg(args, kwargs, 1, "result_files")), size(result)
+        if runs is not None:
+            span.set_attribute(_R + "runs", runs)
+        if files is not None and runs is not None and runs < files:
+            mark_failure(span, ("normalize_failed", f"{files - runs} of {files} result files not normalised"))
+
+    return after_call(read)(target, env)
+
+
+def _compare_result(cmp: Any) -> Attrs:
+    c = "crossbridge.execution.compare."
+    return {
+        c + "new_tests": size(getattr(cmp, "new_tests", None)),
+        c + "removed_tests": size(getattr(cmp, "removed_tests", None)),
+        c + "newly_failing": size(getattr(cmp, "newly_failing", None)),
+        c + "newly_passing": size(getattr(cmp, "newly_passing", None)),
+        c + "newly_flaky": size(getattr(cmp, "newly_flaky", None)),
+        c + "slower": size(getattr(cmp, "slower_tests", None)),
+        c + "faster": size(getattr(cmp, "faster_tests", None)),
+        c + "regressions": getattr(cmp, "regressions", None),
+        c + "improvements": getattr(cmp, "improvements", None),
+        c + "total_changes": getattr(cmp, "total_changes", None),
+    }
+
+
+_T = "crossbridge.execution.trend."
+
+
+def _trend_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+    return {_T + "runs": size(arg(args, kwargs, 1, "runs")),
+            _T + "metric": enum_value(arg(args, kwargs, 2, "metric"))}
+
+
+def _trend_result(data: Any) -> Attrs:
+    return {_T + "points": size(getattr(data, "data_points", None)),
+            _T + "direction": getattr(data, "trend_direction", None),
+            _T + "strength": getattr(data, "trend_strength", None)}
+
+
+def _trends_result(result: Any) -> Attrs:
+    if not isinstance(result, dict):
+        return {}
+    return {_T + "metrics": len(result),
+            _T + "degrading": sum(getattr(d, "trend_direction", "") == "degrading" for d in result.values())}
+
+
+def _anomalies_result(result: Any) -> Attrs:
+    return {_T + "anomalies": size(result)}
+
+
+# -- core.execution.orchestration --------------------------------------------------------------------
+
+def _orch_request_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+    request = arg(args, kwargs, 1, "request")
+    return {_P + "framework": bounded(getattr(request, "framework", None), 64),
+            _P + "strategy": enum_value(getattr(request, "strategy", None)),
+            _P + "tests": size(getattr(request, "tests", None)),
+            _P + "dry_run": getattr(request, "dry_run", None)}
+
+
+def _orch_plan_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+    plan = arg(args, kwargs, 1, "plan")
+    return {_P + "framework": bounded(getattr(plan, "framework", None), 64),
+            _P + "tests": size(getattr(plan, "selected_tests", None))}
+
+
+def _orch_plan_result(plan: Any) -> Attrs:
+    return {_P + "tests": size(getattr(plan, "selected_tests", None))}
+
+
+def _orch_result(result: Any) -> Attrs:
+    return {_P + "status": _status(getattr(result, "status", None)),
+            "process.exit.code": getattr(result, "exit_code", None)}
+
+
+def _orch_outcome(result: Any) -> Failure:
+    if _status(getattr(result, "status", None)) != "failed":
+        return None
+    message = getattr(result, "error_message", None)
+    code = getattr(result, "exit_code", None)
+    return "execution_failed", bounded(message, 512) or f"the test command exited with code {code}"
+
+
+_STRATEGIES = ("Sequential", "Parallel", "BatchedParallel", "Adaptive", "FailFast")
+_STRATEGY_NAMES = {"Sequential": "sequential", "Parallel": "parallel", "BatchedParallel": "batched",
+                   "Adaptive": "adaptive", "FailFast": "fail_fast"}
+
+
+class ExecutionInstrumentor(CrossBridgeInstrumentor):
+    """Traces ``core.execution`` and the pytest adapter: see the module docstring for the table."""
+
+    area = "execution"
+    category = "execution"
+    module_categories = {_ORCH: "orchestration"}
+    # CrossBridge's own retry loops made visible as ``retry`` events (read by the audit report).
+    observed_retries = {"core.execution.strategies": "RetryStrategy.execute_with_retry (retry events)"}
+    targets = (
+        Target(_EXECUTOR, "TestExecutor.execute", "execution.run", call_attributes=_execute_call,
+               result_attributes=_summary_attrs, outcome=_summary_outcome),
+        Target(_EXECUTOR, "TestExecutor._retry_failed_tests", "execution.retry_failed",
+               call_attributes=_retry_failed_call, result_attributes=_retry_failed_result),
+        Target("core.execution.adapter_registry", "AdapterRegistry.get_adapter", "execution.adapter.get",
+               call_attributes=_get_adapter_call, result_attributes=_get_adapter_result),
+        Target("adapters.pytest.adapter", "PytestAdapter.discover_tests", "execution.adapter.discover",
+               call_attributes=_adapter_call("pytest"), result_attributes=_discover_result),
+        Target("adapters.pytest.adapter", "PytestAdapter.run_tests", "execution.adapter.run",
+               call_attributes=_adapter_call("pytest"), result_attributes=_adapter_results,
+               outcome=_adapter_outcome),
+        *(Target("core.execution.strategies", f"{name}Strategy.execute", "execution.strategy",
+                 call_attributes=_strategy_call(_STRATEGY_NAMES[name]), result_attributes=_strategy_result)
+          for name in _STRATEGIES),
+        Target("core.execution.strategies", "RetryStrategy.execute_with_retry", "execution.retry_test",
+               call_attributes=_retry_strategy_call, result_attributes=_retry_strategy_result,
+               outcome=_retry_strategy_outcome, invoker=_retry_strategy_invoker),
+        Target(_RESULTS + "normalizer", "ResultNormalizer.normalize", "execution.results.normalize",
+               call_attributes=_normalize_call, result_attributes=_run_attrs,
+               outcome=lambda run: _NORMALIZE_NONE if run is None else None),
+        Target(_RESULTS + "normalizer", "ResultNormalizer.normalize_batch",
+               "execution.results.normalize_batch",
+               call_attributes=_files_call(1, "result_files"), invoker=_normalize_batch_invoker),
+        Target(_RESULTS + "result_collector", "UnifiedResultAggregator.aggregate_run",
+               "execution.results.aggregate", call_attributes=_files_call(1, "result_files"),
+               result_attributes=_run_attrs),
+        Target(_RESULTS + "result_comparer", "ResultComparer.compare", "execution.results.compare",
+               result_attributes=_compare_result),
+        Target(_RESULTS + "trend_analyzer", "TrendAnalyzer.analyze_metric", "execution.results.trend",
+               call_attributes=_trend_call, result_attributes=_trend_result),
+        Target(_RESULTS + "trend_analyzer", "TrendAnalyzer.analyze_all_metrics", "execution.results.trends",
+               call_attributes=_trend_call, result_attributes=_trends_result),
+        Target(_RESULTS + "trend_analyzer", "TrendAnalyzer.detect_anomalies", "execution.results.anomalies",
+               call_attributes=_trend_call, result_attributes=_anomalies_result),
+        Target(_ORCH, "ExecutionOrchestrator.execute", "execution.orchestrator.execute",
+               call_attributes=_orch_request_call, result_attributes=_orch_result, outcome=_orch_outcome),
+        Target(_ORCH, "ExecutionOrchestrator.plan", "execution.orchestrator.plan",
+               call_attributes=_orch_request_call, result_attributes=_orch_plan_result),
+        Target(_ORCH, "ExecutionOrchestrator.run", "execution.orchestrator.run",
+               call_attributes=_orch_plan_call, result_attributes=_orch_result, outcome=_orch_outcome),
+    )
+
+    def _on_instrument(self, **kwargs: Any) -> None:
+        self._subprocess_acquired = True
+        subprocesses.acquire(kwargs.get("tracer_provider"), self._settings)
+
+    def _on_uninstrument(self) -> None:
+        if getattr(self, "_subprocess_acquired", False):
+            self._subprocess_acquired = False
+            subprocesses.release()

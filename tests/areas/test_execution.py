@@ -1,0 +1,240 @@
+"""Execution area: executor, pytest adapter subprocesses, strategies on thread pools, retries, results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from areas_helpers import children, retry_events
+from crossbridge_otel.instrumentors.execution import ExecutionInstrumentor
+from opentelemetry.trace import StatusCode
+
+from crossbridge_otel import subprocesses
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+
+
+@pytest.fixture
+def execution(instrument):
+    return instrument(ExecutionInstrumentor)
+
+
+def test_executor_pytest_run_is_one_trace_with_command_children(
+    execution, telemetry, venv_path, three_test_project
+):
+    """A pytest run gives execution.run (tests_failed) with discover/run/command children and TRACEPARENT."""
+    from core.execution import ResourceAllocation, TestExecutionRequest, TestExecutor
+
+    summary = TestExecutor(ResourceAllocation(max_workers=2)).execute(
+        TestExecutionRequest(framework="pytest", project_root=str(three_test_project)))
+    run = telemetry.span("execution.run")
+    assert run.attributes["crossbridge.execution.status"] == summary.status.value == "failed"
+    assert run.attributes["crossbridge.execution.total"] == summary.total_tests
+    assert run.attributes["crossbridge.execution.framework"] == "pytest"
+    assert run.status.status_code == StatusCode.ERROR
+    assert run.attributes["error.type"] == "tests_failed"
+    assert run.attributes["crossbridge.category"] == "execution"
+    assert run.attributes["code.function.name"] == "core.execution.executor.TestExecutor.execute"
+    names = {s.name for s in children(telemetry.spans(), run)}
+    assert {"execution.adapter.get", "execution.adapter.discover", "execution.adapter.run"} <= names
+    discover = telemetry.span("execution.adapter.discover")
+    assert discover.attributes["crossbridge.execution.tests_discovered"] == 3
+    commands = telemetry.spans("execution.command")
+    assert len(commands) == 2
+    assert {c.parent.span_id for c in commands} == {
+        discover.context.span_id, telemetry.span("execution.adapter.run").context.span_id}
+    assert all("pytest" in c.attributes["process.command_line"] for c in commands)
+    seen = (three_test_project / "traceparent.txt").read_text()
+    assert seen.split("-")[1] == format(run.context.trace_id, "032x")
+
+
+def test_executor_unknown_framework_is_execution_error(execution, telemetry):
+    """An unknown framework: no exception, execution.run ERROR with CrossBridge's execution error text."""
+    from core.execution import ExecutionStatus, TestExecutionRequest, TestExecutor
+
+    summary = TestExecutor().execute(TestExecutionRequest(framework="nosuchfw", project_root="."))
+    assert summary.status == ExecutionStatus.ERROR
+    run = telemetry.span("execution.run")
+    assert run.attributes["error.type"] == "execution_error"
+    assert run.status.description == summary.execution_errors[0]
+    get = telemetry.span("execution.adapter.get")
+    assert get.attributes["error.type"] == "ValueError"
+    assert [e.name for e in get.events] == ["exception"]
+
+
+def test_executor_retry_failed_has_its_own_span(execution, telemetry, venv_path, three_test_project):
+    """retry_failed re-runs are an execution.retry_failed child with the number of rounds."""
+    from core.execution import ResourceAllocation, TestExecutionRequest, TestExecutor
+
+    TestExecutor(ResourceAllocation(max_workers=1)).execute(TestExecutionRequest(
+        framework="pytest", project_root=str(three_test_project), tests=["test_three"], retry_failed=1))
+    retried = telemetry.span("execution.retry_failed")
+    assert retried.attributes["crossbridge.execution.retry_rounds"] == 1
+    assert retried.parent.span_id == telemetry.span("execution.run").context.span_id
+
+
+def _worker_span(telemetry):
+    from core.execution.models import ExecutionStatus, TestExecutionResult
+
+    tracer = telemetry.tracer_provider.get_tracer("test.worker")
+
+    def run_one(test: str) -> TestExecutionResult:
+        with tracer.start_as_current_span("worker"):
+            return TestExecutionResult(test, test, ExecutionStatus.FAILED if test == "t3" else ExecutionStatus.PASSED)
+
+    return run_one
+
+
+def test_parallel_strategy_workers_stay_in_the_trace(execution, threads, telemetry):
+    """ParallelStrategy runs tests on a thread pool; each worker span is a child of execution.strategy."""
+    from core.execution.models import ResourceAllocation
+    from core.execution.strategies import ParallelStrategy
+
+    results = ParallelStrategy(ResourceAllocation(max_workers=3)).execute(["t1", "t2", "t3"], _worker_span(telemetry))
+    strategy = telemetry.span("execution.strategy")
+    assert strategy.attributes["crossbridge.execution.strategy"] == "parallel"
+    assert strategy.attributes["crossbridge.execution.failed"] == 1 == sum(r.status.value == "failed" for r in results)
+    workers = telemetry.spans("worker")
+    assert len(workers) == 3
+    assert all(w.parent is not None and w.parent.span_id == strategy.context.span_id for w in workers)
+
+
+def test_batched_parallel_strategy_nests_batches(execution, threads, telemetry):
+    """BatchedParallelStrategy: one inner parallel span per batch, workers under their batch."""
+    from core.execution.models import ResourceAllocation
+    from core.execution.strategies import BatchedParallelStrategy
+
+    BatchedParallelStrategy(ResourceAllocation(max_workers=2), batch_size=2).execute(
+        ["t1", "t2", "t3"], _worker_span(telemetry))
+    spans = telemetry.spans("execution.strategy")
+    outer = [s for s in spans if s.attributes["crossbridge.execution.strategy"] == "batched"][0]
+    inner = [s for s in spans if s.attributes["crossbridge.execution.strategy"] == "parallel"]
+    assert len(inner) == 2 and all(s.parent.span_id == outer.context.span_id for s in inner)
+    inner_ids = {s.context.span_id for s in inner}
+    assert all(w.parent.span_id in inner_ids for w in telemetry.spans("worker"))
+
+
+def test_retry_strategy_attempts_are_retry_events(execution, telemetry):
+    """A test that fails twice then passes: two retry events (will_retry), retry.attempts 3, status OK."""
+    from core.execution.models import ExecutionStatus, TestExecutionResult
+    from core.execution.strategies import RetryStrategy
+
+    calls = []
+
+    def flaky(test: str) -> TestExecutionResult:
+        calls.append(test)
+        if len(calls) < 3:
+            raise ConnectionError(f"boom {len(calls)}")
+        return TestExecutionResult(test, test, ExecutionStatus.PASSED)
+
+    result = RetryStrategy(max_retries=3, retry_delay=0.01).execute_with_retry("t", flaky)
+    assert result.is_flaky and len(calls) == 3
+    span = telemetry.span("execution.retry_test")
+    events = retry_events(span)
+    assert [e.attributes["retry.attempt"] for e in events] == [1, 2]
+    assert all(e.attributes["retry.will_retry"] and e.attributes["retry.max_attempts"] == 4 for e in events)
+    assert all(e.attributes["retry.delay_s"] >= 0.009 for e in events)
+    assert events[0].attributes["exception.message"] == "boom 1"
+    assert span.attributes["retry.attempts"] == 3
+    assert span.status.status_code != StatusCode.ERROR
+
+
+def test_retry_strategy_exhausted_is_test_failed(execution, telemetry):
+    """A test that always fails: the last retry event says will_retry false and the span is test_failed."""
+    from core.execution.models import ExecutionStatus, TestExecutionResult
+    from core.execution.strategies import RetryStrategy
+
+    def failing(test: str) -> TestExecutionResult:
+        return TestExecutionResult(test, test, ExecutionStatus.FAILED, message="assert 1 == 2")
+
+    RetryStrategy(max_retries=1, retry_delay=0).execute_with_retry("t", failing)
+    span = telemetry.span("execution.retry_test")
+    events = retry_events(span)
+    assert [e.attributes["retry.will_retry"] for e in events] == [True, False]
+    assert events[1].attributes["error.type"] == "test_failed"
+    assert span.attributes["error.type"] == "test_failed"
+    assert span.status.description == "assert 1 == 2"
+
+
+def test_normalize_counts_and_none_outcome(execution, telemetry):
+    """normalize reports totals from the report; a non-result file is ERROR normalize_failed."""
+    from core.execution.results import ResultNormalizer
+
+    run = ResultNormalizer().normalize(SAMPLES / "junit-current.xml")
+    assert ResultNormalizer().normalize(SAMPLES / "jacoco.xml") is None
+    ok, bad = telemetry.spans("execution.results.normalize")
+    assert ok.attributes["crossbridge.execution.results.total"] == run.total_tests == 4
+    p = "crossbridge.execution.results."
+    assert (ok.attributes[p + "passed"], ok.attributes[p + "failed"], ok.attributes[p + "skipped"]) == (
+        run.passed, run.failed, run.skipped)
+    assert ok.attributes["crossbridge.execution.results.file"] == "junit-current.xml"
+    assert bad.attributes["error.type"] == "normalize_failed"
+
+
+def test_normalize_batch_with_a_bad_file_is_an_error(execution, telemetry):
+    """normalize_batch over a good and a bad file: runs 1 of files 2, ERROR normalize_failed."""
+    from core.execution.results import ResultNormalizer
+
+    ResultNormalizer().normalize_batch([SAMPLES / "junit-current.xml", SAMPLES / "jacoco.xml"])
+    batch = telemetry.span("execution.results.normalize_batch")
+    assert batch.attributes["crossbridge.execution.results.files"] == 2
+    assert batch.attributes["crossbridge.execution.results.runs"] == 1
+    assert batch.attributes["error.type"] == "normalize_failed"
+    assert len(children(telemetry.spans(), batch)) == 2
+
+
+def test_compare_reports_regressions(execution, telemetry):
+    """compare baseline/current: newly failing, new, slower tests and regressions as attributes."""
+    from core.execution.results import ResultComparer, ResultNormalizer
+
+    normalizer = ResultNormalizer()
+    cmp = ResultComparer().compare(normalizer.normalize(SAMPLES / "junit-baseline.xml"),
+                                   normalizer.normalize(SAMPLES / "junit-current.xml"))
+    span = telemetry.span("execution.results.compare")
+    p = "crossbridge.execution.compare."
+    assert span.attributes[p + "regressions"] == cmp.regressions >= 1
+    assert span.attributes[p + "newly_failing"] == len(cmp.newly_failing) == 1
+    assert span.attributes[p + "new_tests"] == len(cmp.new_tests) == 1
+    assert span.attributes[p + "slower"] == len(cmp.slower_tests) == 1
+    assert span.status.status_code != StatusCode.ERROR
+
+
+def test_aggregate_and_trends(execution, telemetry, tmp_path):
+    """aggregate_run has file count and totals; analyze_all_metrics has one trend child per metric."""
+    from core.execution.results import TrendAnalyzer, TrendMetric, UnifiedResultAggregator
+
+    agg = UnifiedResultAggregator(tmp_path / "store")
+    runs = [agg.aggregate_run([SAMPLES / "junit-baseline.xml"], run_id=f"r{i}") for i in range(3)]
+    span = telemetry.spans("execution.results.aggregate")[0]
+    assert span.attributes["crossbridge.execution.results.files"] == 1
+    assert span.attributes["crossbridge.execution.results.total"] == runs[0].total_tests
+    trends = TrendAnalyzer().analyze_all_metrics(runs)
+    parent = telemetry.span("execution.results.trends")
+    assert parent.attributes["crossbridge.execution.trend.metrics"] == len(trends) == len(TrendMetric)
+    assert len(children(telemetry.spans(), parent)) == len(TrendMetric)
+
+
+def test_execution_orchestrator_failed_command(execution, telemetry, venv_path, three_test_project):
+    """ExecutionOrchestrator running a failing pytest: execution_failed with the exit code and a command child."""
+    from core.execution.orchestration import ExecutionOrchestrator, ExecutionRequest
+
+    result = ExecutionOrchestrator(three_test_project).execute(ExecutionRequest(framework="pytest"))
+    span = telemetry.span("execution.orchestrator.execute")
+    assert span.attributes["crossbridge.category"] == "orchestration"
+    assert span.attributes["error.type"] == "execution_failed"
+    assert span.attributes["process.exit.code"] == result.exit_code == 1
+    command = telemetry.span("execution.command")
+    assert command.context.trace_id == span.context.trace_id
+
+
+def test_uninstrument_restores_originals_and_subprocess(instrument):
+    """After uninstrument the executor method and subprocess.run are CrossBridge's/stdlib's own again."""
+    import subprocess
+
+    from core.execution.executor import TestExecutor
+
+    before, run_before = TestExecutor.__dict__["execute"], subprocess.run
+    inst = instrument(ExecutionInstrumentor)
+    assert TestExecutor.__dict__["execute"] is not before and subprocesses.active()
+    inst.uninstrument()
+    assert TestExecutor.__dict__["execute"] is before and subprocess.run is run_before
