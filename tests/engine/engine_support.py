@@ -10,3 +10,32 @@ def state_of(module: str, qualname: str) -> status.TargetStatus:
     rows = [s for s in status.snapshot() if (s.module, s.qualname) == (module, qualname)]
     assert len(rows) == 1, rows
     return rows[0]
+
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ENGINE_TESTS = Path(__file__).resolve().parent
+REPO = ENGINE_TESTS.parents[1]
+FIXTURES = REPO / "tests" / "fixtures" / "crossbridge"
+INSTRUMENT = Path(sys.executable).with_name("opentelemetry-instrument")
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """A production-like environment for a child process: no inherited OTEL_*/CROSSBRIDGE_OTEL_* settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CROSSBRIDGE_OTEL_"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(FIXTURES), str(ENGINE_TESTS), str(REPO / "tests")])
+    env["CROSSBRIDGE_HOOKS_ENABLED"] = "false"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def run_instrumented(code: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c code`` under opentelemetry-instrument from this virtual environment."""
+    return subprocess.run(
+        [str(INSTRUMENT), sys.executable, "-c", code],
+        env=child_env(**env), capture_output=True, text=True, timeout=timeout, cwd=str(REPO),
+    )
