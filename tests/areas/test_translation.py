@@ -1,0 +1,134 @@
+"""Translation area: translate outcomes, translate_file's bug shown as it is, robot ModuleNotFoundError, hooks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from crossbridge_otel.instrumentors.translation import TranslationInstrumentor
+from opentelemetry.trace import StatusCode
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+P = "crossbridge.translation."
+
+
+@pytest.fixture
+def translation(instrument):
+    return instrument(TranslationInstrumentor)
+
+
+def test_selenium_to_playwright_success(translation, telemetry):
+    """A successful translation: frameworks, parser/generator, counts; no code in any attribute."""
+    from core.translation.pipeline import TranslationConfig, TranslationPipeline
+
+    source = (SAMPLES / "LoginTest.java").read_text()
+    result = TranslationPipeline(TranslationConfig("selenium-java", "playwright-python")).translate(
+        source, source_file="src/LoginTest.java")
+    assert result.success
+    span = telemetry.span("translation.translate")
+    a = span.attributes
+    assert (a[P + "source_framework"], a[P + "target_framework"]) == ("selenium-java", "playwright-python")
+    assert (a[P + "parser"], a[P + "generator"]) == ("SeleniumParser", "PlaywrightGenerator")
+    assert a[P + "success"] is True and a[P + "actions"] == result.actions_translated == 4
+    assert a[P + "assertions"] == result.assertions_translated
+    assert a[P + "source_bytes"] == len(source) and a[P + "target_bytes"] == len(result.target_code)
+    assert a[P + "source_file"] == "LoginTest.java"
+    assert a["crossbridge.category"] == "migration"
+    assert span.status.status_code != StatusCode.ERROR
+    texts = [v for s in telemetry.spans() for v in s.attributes.values() if isinstance(v, str)]
+    assert not any("page.goto" in v or "driver.get" in v for v in texts)
+    setup = telemetry.span("translation.setup")
+    assert setup.attributes[P + "parser"] == "SeleniumParser"
+
+
+def test_cypress_to_pytest_is_translation_failed(translation, telemetry):
+    """success False with errors: ERROR translation_failed described by CrossBridge's first error."""
+    from core.translation.pipeline import TranslationConfig, TranslationPipeline
+
+    pipeline = TranslationPipeline(TranslationConfig("cypress", "pytest"))
+    result = pipeline.translate((SAMPLES / "login.cy.js").read_text())
+    assert not result.success
+    span = telemetry.span("translation.translate")
+    assert span.attributes["error.type"] == "translation_failed"
+    assert span.status.description == result.errors[0] == "Generator cannot handle intent type: IntentType.UI"
+    assert span.attributes[P + "errors"] == 1
+
+
+def test_robot_source_raises_from_the_constructor(translation, telemetry):
+    """TranslationPipeline(robot) raises ModuleNotFoundError, recorded on translation.setup and re-raised."""
+    from core.translation.pipeline import TranslationConfig, TranslationPipeline
+
+    with pytest.raises(ModuleNotFoundError) as raised:
+        TranslationPipeline(TranslationConfig("robot", "pytest"))
+    span = telemetry.span("translation.setup")
+    assert span.attributes["error.type"] == "ModuleNotFoundError"
+    assert span.attributes[P + "source_framework"] == "robot"
+    event = [e for e in span.events if e.name == "exception"][0]
+    assert event.attributes["exception.message"] == str(raised.value)
+
+
+def test_translate_file_bug_is_shown_as_it_is(translation, telemetry, tmp_path):
+    """translate_file with a config: real file and framework, and source_framework_is_path=true on both spans."""
+    from core.translation.pipeline import TranslationConfig, TranslationPipeline
+
+    path = tmp_path / "LoginTest.java"
+    path.write_text((SAMPLES / "LoginTest.java").read_text())
+    result = TranslationPipeline(TranslationConfig("selenium-java", "robot")).translate_file(path)
+    outer = telemetry.span("translation.translate_file")
+    inner = telemetry.span("translation.translate")
+    assert inner.parent.span_id == outer.context.span_id
+    for span in (outer, inner):
+        assert span.attributes[FLAG] is True
+        assert span.attributes[P + "source_framework"] == "selenium-java"
+        assert span.attributes[P + "source_file"] == "LoginTest.java"
+    assert result.source_file == ""  # CrossBridge's bug, unchanged
+    assert not any(str(tmp_path) in str(v) for s in telemetry.spans() for v in s.attributes.values())
+
+
+FLAG = P + "source_framework_is_path"
+
+
+def test_translate_file_without_config_fails_and_never_names_the_path_a_framework(translation, telemetry, tmp_path):
+    """Without a config the path-as-framework bug gives 'Translation error: '; no source_framework attribute."""
+    from core.translation.pipeline import TranslationPipeline
+
+    path = tmp_path / "login.cy.js"
+    path.write_text("cy.visit('/')\n")
+    result = TranslationPipeline().translate_file(path)
+    assert not result.success
+    outer = telemetry.span("translation.translate_file")
+    assert outer.attributes["error.type"] == "translation_failed"
+    assert outer.status.description == result.errors[0]
+    assert outer.attributes[FLAG] is True
+    assert P + "source_framework" not in outer.attributes
+
+
+def test_translate_batch_counts_failures(translation, telemetry, tmp_path):
+    """translate_batch over two files, one unparsable: failed 1, ERROR translation_failed."""
+    from core.translation.pipeline import TranslationConfig, TranslationPipeline
+
+    good, bad = tmp_path / "a.cy.js", tmp_path / "b.cy.js"
+    good.write_text((SAMPLES / "login.cy.js").read_text())
+    bad.write_text("nothing here\n")
+    results = TranslationPipeline(TranslationConfig("cypress", "robot")).translate_batch([good, bad])
+    span = telemetry.span("translation.translate_batch")
+    assert span.attributes[P + "files"] == 2
+    assert span.attributes[P + "failed"] == sum(not r.success for r in results)
+    assert (span.attributes[P + "failed"] > 0) == (span.attributes.get("error.type") == "translation_failed")
+    assert len(telemetry.spans("translation.translate_file")) == 2
+
+
+def test_integrate_hooks_outcomes(translation, telemetry, tmp_path):
+    """integrate_hooks: written files counted; unsupported framework is an error; disabled is not."""
+    from core.translation.migration_hooks import MigrationHookConfig, MigrationHookIntegrator
+
+    ok = MigrationHookIntegrator().integrate_hooks("pytest", tmp_path / "out", ["a.py"])
+    unsupported = MigrationHookIntegrator().integrate_hooks("nunit", tmp_path / "out")
+    disabled = MigrationHookIntegrator(MigrationHookConfig(enable_hooks=False)).integrate_hooks("pytest", tmp_path)
+    s_ok, s_unsupported, s_disabled = telemetry.spans("translation.hooks.integrate")
+    assert s_ok.attributes[P + "files_created"] == len(ok["files_created"]) == 2
+    assert s_ok.status.status_code != StatusCode.ERROR
+    assert s_unsupported.attributes["error.type"] == unsupported["reason"] == "unsupported_framework"
+    assert s_disabled.attributes[P + "hooks_reason"] == disabled["reason"] == "disabled_by_config"
+    assert s_disabled.attributes[P + "hooks_enabled"] is False
+    assert s_disabled.status.status_code != StatusCode.ERROR
