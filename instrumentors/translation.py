@@ -122,7 +122,7 @@ def _result_outcome(result: Any) -> Failure:
     if getattr(result, "success", True):
         return None
     errors = getattr(result, "errors", None) or []
-    return "translation_failed", bounded(errors[0], 512) if errors else "the translation was not successful"
+    return "translation_failed", (bounded(errors[0], 512) or "") if errors else "the translation was not successful"
 
 
 def _file_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
