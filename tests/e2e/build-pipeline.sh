@@ -22,6 +22,7 @@ set -euo pipefail
 OCB_VERSION=v0.161.0
 JAEGER_MODULE=github.com/jaegertracing/jaeger
 JAEGER_VERSION=v1.76.0   # = Jaeger v2.13.0; newer v2.x tags cannot be served (module path has no /v2)
+JAEGER_V2_VERSION=v2.13.0  # what `jaeger version` reports (Jaeger's Makefile sets it from the v2 tag)
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 manifest="$here/otelcol-builder.yaml"
@@ -35,12 +36,13 @@ jaeger_bin="$jaeger_dir/jaeger"
 ocb_dir="$cache/ocb-$OCB_VERSION"
 
 log() { printf '[build-pipeline] %s\n' "$*"; }
-die() { printf '[build-pipeline] ERROR: %s\n' "$*" >&2; exit "${2:-1}"; }
+die() { printf '[build-pipeline] ERROR: %s\n' "$1" >&2; exit "${2:-1}"; }
 
-usable() { [[ -x "$1" ]] && "$1" --version >/dev/null 2>&1; }
+# A cached binary counts only if it executes: the collector answers --version, Jaeger the `version` command.
+usable() { [[ -x "$1" ]] && "$@" >/dev/null 2>&1; }
 
 if [[ "${1:-}" == "--check" ]]; then
-  if usable "$otel_bin" && usable "$jaeger_bin"; then
+  if usable "$otel_bin" --version && usable "$jaeger_bin" version; then
     echo "OTELCOL=$otel_bin"
     echo "JAEGER=$jaeger_bin"
     exit 0
@@ -64,7 +66,7 @@ fi
 elapsed() { local s=$(( $(date +%s) - $1 )); printf '%dm%02ds (%ds)' $((s / 60)) $((s % 60)) "$s"; }
 
 # ---------------------------------------------------------------------------------------------- collector
-if usable "$otel_bin"; then
+if usable "$otel_bin" --version; then
   log "collector: cached at $otel_bin (key $key), build time 0s"
 else
   t0=$(date +%s)
@@ -85,12 +87,12 @@ else
   mv "$otel_dir.tmp/src/otelcol-e2e" "$otel_dir.tmp/otelcol-e2e"
   rm -rf "$otel_dir"
   mv "$otel_dir.tmp" "$otel_dir"
-  usable "$otel_bin" || die "built collector does not run: $otel_bin"
+  usable "$otel_bin" --version || die "built collector does not run: $otel_bin"
   log "collector: built in $(elapsed "$t0")"
 fi
 
 # ---------------------------------------------------------------------------------------------- jaeger
-if usable "$jaeger_bin"; then
+if usable "$jaeger_bin" version; then
   log "jaeger: cached at $jaeger_bin, build time 0s"
 else
   t0=$(date +%s)
@@ -112,10 +114,11 @@ else
       /^replace[[:space:]]/ {print}
     ' "$gomod" | grep -v '=>[[:space:]]*\.' >> go.mod || true   # skip local-path replaces
     go get -tool "$JAEGER_MODULE/cmd/jaeger@$JAEGER_VERSION" >&2
-    CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$jaeger_bin.tmp" "$JAEGER_MODULE/cmd/jaeger" >&2
+    CGO_ENABLED=0 go build -trimpath \
+      -ldflags="-s -w -X $JAEGER_MODULE/internal/version.latestVersion=$JAEGER_V2_VERSION" -o "$jaeger_bin.tmp" "$JAEGER_MODULE/cmd/jaeger" >&2
   ) || die "building Jaeger failed (see the output above)"
   mv "$jaeger_bin.tmp" "$jaeger_bin"
-  usable "$jaeger_bin" || die "built Jaeger does not run: $jaeger_bin"
+  usable "$jaeger_bin" version || die "built Jaeger does not run: $jaeger_bin"
   log "jaeger: built in $(elapsed "$t0")"
 fi
 

@@ -128,9 +128,7 @@ def find_binaries(build: bool = True, timeout: float = 3600, log_path: Path | No
         raise GoMissingError(output.strip())
     bins = _parse_paths(output)
     if proc.returncode != 0 or bins is None:
-        raise PipelineError(
-            f"build-pipeline.sh failed (rc {proc.returncode}); last output:\n{output[-6000:]}"
-        )
+        raise PipelineError(f"build-pipeline.sh failed (rc {proc.returncode}); last output:\n{output[-6000:]}")
     return bins
 
 
@@ -442,9 +440,7 @@ class Collector(_Process):
         self._wait_http_200(self.health_url, timeout)
         return self
 
-    def validate(
-        self, config_path: Path | str | None = None, env: Mapping[str, str] | None = None
-    ) -> tuple[int, str]:
+    def validate(self, config_path: Path | str | None = None, env: Mapping[str, str] | None = None) -> tuple[int, str]:
         """``otelcol validate --config`` on ``config_path`` (default: this collector's config)."""
         return validate(self.binary, config_path or self.config, {**self.config_env(), **(env or {})})
 

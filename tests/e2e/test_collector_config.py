@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 import uuid
@@ -28,9 +27,7 @@ TRACES_EXPORTERS = "exporters: [otlp_grpc/jaeger, file/local]"
 def test_repo_config_validates_with_defaults(pipeline_binaries: pipeline.Binaries, tmp_path: Path) -> None:
     """No environment variables set at all: the defaults alone must give a valid configuration."""
     env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("OTELCOL_", "JAEGER_", "LOGS_OTLP", "METRICS_OTLP"))
+        k: v for k, v in os.environ.items() if not k.startswith(("OTELCOL_", "JAEGER_", "LOGS_OTLP", "METRICS_OTLP"))
     }
     proc_env = {"PATH": env.get("PATH", "/usr/bin:/bin"), "HOME": env.get("HOME", str(tmp_path))}
     rc, out = _validate_clean(pipeline_binaries.otelcol, pipeline.COLLECTOR_CONFIG, proc_env)
@@ -61,16 +58,14 @@ def _validate_clean(binary: Path, config: Path, env: dict[str, str]) -> tuple[in
     ("mutation", "expected"),
     [
         pytest.param(
-            lambda text: text.replace(
-                TRACES_EXPORTERS, "exporters: [otlp_grpc/jaeger, file/local, nosuch/exporter]"
-            ),
+            lambda text: text.replace(TRACES_EXPORTERS, "exporters: [otlp_grpc/jaeger, file/local, nosuch/exporter]"),
             ['references exporter "nosuch/exporter" which is not configured'],
             id="pipeline-references-unconfigured-exporter",
         ),
         pytest.param(
-            lambda text: text.replace(
-                "exporters:\n", "exporters:\n  nosuchtype/x:\n    endpoint: x\n", 1
-            ).replace(TRACES_EXPORTERS, "exporters: [otlp_grpc/jaeger, file/local, nosuchtype/x]"),
+            lambda text: text.replace("exporters:\n", "exporters:\n  nosuchtype/x:\n    endpoint: x\n", 1).replace(
+                TRACES_EXPORTERS, "exporters: [otlp_grpc/jaeger, file/local, nosuchtype/x]"
+            ),
             ['unknown type: "nosuchtype"'],
             id="unknown-exporter-type",
         ),
@@ -96,10 +91,11 @@ SECRET_VALUES = ("hunter2", "s3cr3t", "secret123", "abc123tok", "eyJhbGciOiJIUzI
 
 def _send_signals(endpoint: str, service: str) -> tuple[str, str, str]:
     """One span (with an event), one log record and one metric over OTLP/gRPC with the real SDK exporters."""
+    from opentelemetry._logs import SeverityNumber
     from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
     from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+    from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
@@ -112,7 +108,11 @@ def _send_signals(endpoint: str, service: str) -> tuple[str, str, str]:
 
     tp = TracerProvider(resource=resource)
     tp.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True, timeout=10)))
+    lp = LoggerProvider(resource=resource)
+    lp.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=endpoint, insecure=True, timeout=10)))
     tracer = tp.get_tracer("crossbridge.e2e", "0.0.1")
+    otel_logger = lp.get_logger("crossbridge.e2e")
+    body = f"e2e log {marker}"
     with tracer.start_as_current_span("coverage.parse") as span:
         span.set_attribute("crossbridge.area", "coverage")
         span.set_attribute("e2e.marker", marker)
@@ -129,23 +129,16 @@ def _send_signals(endpoint: str, service: str) -> tuple[str, str, str]:
                 "exception.message": "login failed for bob password=hunter2",
             },
         )
+        # emitted inside the span: the record carries its trace and span ids
+        otel_logger.emit(
+            severity_number=SeverityNumber.WARN,
+            severity_text="WARN",
+            body=f"{body} api_key=abc123tok",
+            attributes={"crossbridge.category": "testing", "token": "abc123tok"},
+        )
         trace_id = f"{span.get_span_context().trace_id:032x}"
     assert tp.force_flush(10_000)
     tp.shutdown()
-
-    lp = LoggerProvider(resource=resource)
-    lp.add_log_record_processor(
-        SimpleLogRecordProcessor(OTLPLogExporter(endpoint=endpoint, insecure=True, timeout=10))
-    )
-    pylogger = logging.getLogger(f"crossbridge.e2e.{marker}")
-    pylogger.propagate = False
-    pylogger.setLevel(logging.INFO)
-    handler = LoggingHandler(level=logging.INFO, logger_provider=lp)
-    pylogger.addHandler(handler)
-    try:
-        pylogger.warning("e2e log %s api_key=abc123tok", marker, extra={"crossbridge.category": "testing"})
-    finally:
-        pylogger.removeHandler(handler)
     assert lp.force_flush(10_000)
     lp.shutdown()
 
@@ -157,16 +150,14 @@ def _send_signals(endpoint: str, service: str) -> tuple[str, str, str]:
     counter.add(3, {"outcome": "ok", "marker": marker})
     assert mp.force_flush(10_000)
     mp.shutdown()
-    return trace_id, marker, f"e2e log {marker}"
+    return trace_id, marker, body
 
 
 def _tags(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {t["key"]: t["value"] for t in items}
 
 
-def _wait_file(
-    collector: pipeline.Collector, key: str, needle: str, timeout: float = 20
-) -> list[dict[str, Any]]:
+def _wait_file(collector: pipeline.Collector, key: str, needle: str, timeout: float = 20) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         hits = [r for r in collector.file_records() if key in r and needle in str(r)]
@@ -179,9 +170,7 @@ def _wait_file(
     )
 
 
-def test_live_pipeline_sdk_to_collector_to_jaeger(
-    jaeger: pipeline.Jaeger, collector: pipeline.Collector
-) -> None:
+def test_live_pipeline_sdk_to_collector_to_jaeger(jaeger: pipeline.Jaeger, collector: pipeline.Collector) -> None:
     collector.start(jaeger=jaeger)  # logs/metrics backend: a dead port, the config has to cope with that
     collector.wait_ready(timeout=60)
     service = f"crossbridge-e2e-{uuid.uuid4().hex[:8]}"
@@ -219,31 +208,30 @@ def test_live_pipeline_sdk_to_collector_to_jaeger(
     # --- the log record and the metric, in the file exporter's OTLP JSON lines
     logs = _wait_file(collector, "resourceLogs", marker)
     metrics = _wait_file(collector, "resourceMetrics", marker)
-    records = [
-        lr for r in logs for rl in r["resourceLogs"] for sl in rl["scopeLogs"] for lr in sl["logRecords"]
-    ]
+    records = [lr for r in logs for rl in r["resourceLogs"] for sl in rl["scopeLogs"] for lr in sl["logRecords"]]
     (record,) = [lr for lr in records if log_body in lr["body"].get("stringValue", "")]
     assert record["body"]["stringValue"] == f"{log_body} api_key=***"
     assert record["severityText"] == "WARN"
-    assert record["traceId"] == "" or isinstance(record["traceId"], str)
+    assert record["traceId"] == trace_id  # log/trace correlation survives the collector
+    attrs = {a["key"]: a["value"] for a in record.get("attributes", [])}
+    assert attrs["crossbridge.category"] == {"stringValue": "testing"}
+    assert "token" not in attrs
     names = [
-        m["name"]
-        for r in metrics
-        for rm in r["resourceMetrics"]
-        for sm in rm["scopeMetrics"]
-        for m in sm["metrics"]
+        m["name"] for r in metrics for rm in r["resourceMetrics"] for sm in rm["scopeMetrics"] for m in sm["metrics"]
     ]
     assert "crossbridge.e2e.checks" in names
-    (metric,) = [
-        m
+    # force_flush and shutdown may each export the (cumulative) sum: every copy must say 3
+    points = [
+        p
         for r in metrics
         for rm in r["resourceMetrics"]
         for sm in rm["scopeMetrics"]
         for m in sm["metrics"]
         if m["name"] == "crossbridge.e2e.checks"
+        for p in m["sum"]["dataPoints"]
     ]
-    (point,) = metric["sum"]["dataPoints"]
-    assert int(point["asInt"]) == 3
+    assert points
+    assert {int(p["asInt"]) for p in points} == {3}
     file_text = collector.file_path.read_text()
     for secret in SECRET_VALUES:
         assert secret not in file_text, f"{secret!r} reached the file exporter"
