@@ -288,4 +288,22 @@ def configure(
 
         set_logger_provider(logger_provider)
         atexit.register(pipeline.shutdown)
+        os.register_at_fork(after_in_child=lambda: _arm_multiprocessing_exit(pipeline))
     return pipeline
+
+
+def _arm_multiprocessing_exit(pipeline: Pipeline) -> None:
+    """A multiprocessing child leaves through ``os._exit`` (no atexit): flush from its exit finalizers.
+
+    multiprocessing clears its finalizers in the child after fork and then runs its after-fork hooks, so
+    the finalizer is registered from one of those.
+    """
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        util.register_after_fork(pipeline, _finalize_in_child)
+
+
+def _finalize_in_child(pipeline: Pipeline) -> None:
+    from multiprocessing import util
+
+    util.Finalize(None, pipeline.shutdown, exitpriority=0)

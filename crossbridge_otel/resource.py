@@ -69,33 +69,51 @@ def build_resource() -> Resource:
 
 
 class ProcessResource:
-    """The parent's resource, and after ``fork`` the child's, with its own pid and instance id."""
+    """The parent's resource, and after ``fork`` the child's, with its own pid and instance id.
+
+    The SDK's TracerProvider replaces its resource object in a forked child (it merges process-dependent
+    detectors), so a span is re-labelled by what it says (a ``process.pid`` that is not this process's),
+    not by the identity of the resource object it carries.
+    """
 
     def __init__(self, resource: Resource) -> None:
         self.parent = resource
         self._pid = os.getpid()
-        self._child: Resource | None = None
+        self._child_pid = 0
+        self._child_attributes: dict[str, Any] = {}
+        self._relabelled: dict[int, tuple[Resource, Resource]] = {}
         self._lock = threading.Lock()
+
+    def _for_this_process(self, resource: Resource) -> Resource:
+        pid = os.getpid()
+        if resource.attributes.get("process.pid") == pid:
+            return resource
+        with self._lock:
+            if self._child_pid != pid:
+                self._child_pid = pid
+                self._child_attributes = _process_attributes()
+                self._relabelled = {}
+            cached = self._relabelled.get(id(resource))
+            if cached is None or cached[0] is not resource:
+                cached = (resource, resource.merge(Resource(self._child_attributes)))
+                self._relabelled[id(resource)] = cached
+            return cached[1]
 
     def current(self) -> Resource:
         if os.getpid() == self._pid:
             return self.parent
-        with self._lock:
-            if self._child is None or self._child.attributes.get("process.pid") != os.getpid():
-                self._child = self.parent.merge(Resource(_process_attributes()))
-            return self._child
+        return self._for_this_process(self.parent)
 
     def relabel_spans(self, batch: Sequence[Any]) -> Sequence[Any]:
         if os.getpid() == self._pid:
             return batch
-        child = self.current()
         for span in batch:
-            if getattr(span, "_resource", None) is self.parent:
-                span._resource = child
+            resource = getattr(span, "_resource", None)
+            if resource is not None:
+                span._resource = self._for_this_process(resource)
         return batch
 
     def relabel_logs(self, batch: Sequence[Any]) -> Sequence[Any]:
         if os.getpid() == self._pid:
             return batch
-        child = self.current()
-        return [dataclasses.replace(r, resource=child) if r.resource is self.parent else r for r in batch]
+        return [dataclasses.replace(r, resource=self._for_this_process(r.resource)) for r in batch]

@@ -1,0 +1,115 @@
+"""End to end: programs under `opentelemetry-instrument` export real OTLP/HTTP to a receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from engine_support import REPO, run_instrumented
+
+from crossbridge_otel.version import __version__
+
+sys.path.insert(0, str(REPO / "tests"))
+from otlp_sink import OtlpSink  # noqa: E402
+
+PARSE = f"""
+from pathlib import Path
+from core.coverage.jacoco_parser import JaCoCoXMLParser
+mapping = JaCoCoXMLParser().parse(Path({str(REPO / 'tests' / 'samples' / 'jacoco.xml')!r}), test_id="t1")
+print("parsed", len(mapping.covered_classes))
+"""
+
+
+@pytest.fixture
+def sink():
+    """A running OTLP/HTTP receiver."""
+    with OtlpSink() as receiver:
+        yield receiver
+
+
+def test_coverage_parse_span_arrives_with_the_resource(sink):
+    """A CrossBridge-shaped JaCoCo parse under opentelemetry-instrument reaches the receiver as coverage.parse."""
+    done = run_instrumented(PARSE, OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("parsed")
+    assert sink.wait_for(lambda s: s.spans("coverage.parse"), timeout=5), done.stderr
+    resource, span = sink.spans("coverage.parse")[0]
+    assert resource["service.name"] == "crossbridge"
+    assert resource["telemetry.distro.name"] == "crossbridge-otel"
+    assert resource["telemetry.distro.version"] == __version__
+    assert resource["process.pid"] > 0 and resource["service.instance.id"]
+    from otlp_sink import attributes
+
+    span_attributes = attributes(span.attributes)
+    assert span_attributes["crossbridge.area"] == "coverage"
+    assert span_attributes["code.function.name"] == "core.coverage.jacoco_parser.JaCoCoXMLParser.parse"
+
+
+def test_duration_metric_arrives(sink):
+    """The crossbridge.operation.duration histogram is exported at exit."""
+    done = run_instrumented(PARSE, OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint)
+    assert done.returncode == 0, done.stderr
+    assert sink.wait_for(lambda s: "crossbridge.operation.duration" in s.metric_names(), timeout=5), done.stderr
+
+
+def test_log_records_arrive_with_the_resource(sink):
+    """Log records emitted through the logs API are exported with the same resource."""
+    code = (
+        "from opentelemetry._logs import get_logger\n"
+        "get_logger('probe').emit(body='hello from the probe')\n"
+    )
+    done = run_instrumented(code, OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint)
+    assert done.returncode == 0, done.stderr
+    assert sink.wait_for(lambda s: s.log_records(), timeout=5), done.stderr
+    resource, record = sink.log_records()[0]
+    assert record.body.string_value == "hello from the probe"
+    assert resource["service.name"] == "crossbridge"
+
+
+FORK = """
+import os, sys
+from opentelemetry import trace
+tracer = trace.get_tracer("fork-probe")
+with tracer.start_as_current_span("before-fork"):
+    pass
+pid = os.fork()
+if pid == 0:
+    with tracer.start_as_current_span("in-child"):
+        pass
+    sys.exit(0)
+os.waitpid(pid, 0)
+print("child", pid)
+"""
+
+POOL = """
+import multiprocessing as mp
+from opentelemetry import trace
+
+def work(n):
+    with trace.get_tracer("pool-probe").start_as_current_span("in-worker"):
+        return n * 2
+
+if __name__ == "__main__":
+    ctx = mp.get_context("fork")
+    process = ctx.Process(target=work, args=(1,))
+    process.start()
+    process.join()
+    print("child", process.pid)
+"""
+
+
+@pytest.mark.parametrize("program", [FORK, POOL], ids=["os.fork", "multiprocessing-fork"])
+def test_forked_child_exports_with_its_own_pid_and_instance_id(sink, program):
+    """A forked child's spans arrive labelled with the child's process.pid and its own service.instance.id."""
+    done = run_instrumented(program, OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint)
+    assert done.returncode == 0, done.stderr
+    child_pid = int(done.stdout.split()[-1])
+    child_span = "in-child" if program is FORK else "in-worker"
+    assert sink.wait_for(lambda s: s.spans(child_span), timeout=5), done.stderr
+    child_resource, _ = sink.spans(child_span)[0]
+    assert child_resource["process.pid"] == child_pid
+    parent_spans = sink.spans("before-fork")
+    if parent_spans:
+        parent_resource = parent_spans[0][0]
+        assert parent_resource["process.pid"] != child_pid
+        assert parent_resource["service.instance.id"] != child_resource["service.instance.id"]
