@@ -1,44 +1,262 @@
-"""Retry layer (issue 5). The pieces other modules build on are defined here first.
+"""The retry layer: a target's call retried under a named policy, every attempt visible on its one span.
 
-- :func:`record_attempt` writes the ``retry`` span event of TELEMETRY.md for one failed attempt;
-- :func:`retry` returns the ``Target.invoker`` factory that retries a target under a named policy.
+Usage in a target table::
+
+    Target("core.profiling.storage", "PostgresStorageBackend.initialize", "profiling.storage.initialize",
+           outcome=failed_if_false(), invoker=retry("default"))
+    Target(..., "PostgresStorageBackend.write_events", ..., invoker=retry("default", write=True))
+
+How a call runs (``retry(policy)`` builds a fresh ``backoff.on_exception`` loop per target):
+
+1. the first attempt is a plain call, outside the loop (the success path costs well under a microsecond);
+2. a failure enters the backoff loop: an exception, or a *swallowed* failure (the target's ``outcome`` reads
+   ``False``/``None``/... from the result). Targets that swallow failures run each attempt under
+   :mod:`crossbridge_otel._swallowed`, which recovers the exception CrossBridge caught and logged, and whether
+   the attempt reached ``commit``;
+3. the verdict (:mod:`crossbridge_otel.transient`) decides: transient → sleep (full jitter capped by the
+   policy, or ``Retry-After`` capped) and try again, within ``attempts`` and the monotonic ``retry_budget``;
+   a swallowed failure with no exception behind it is a decision, not a failure, and is not retried;
+4. ``write=True`` targets (non-idempotent) are retried only with ``CROSSBRIDGE_OTEL_RETRY_WRITES=true``, and
+   then only when the attempt failed before the server could apply it: it never reached ``commit`` (one
+   transaction per batch, rolled back by the server), or the error says the request was never accepted
+   (connection refused, HTTP 429/503). A failure at or after commit is reported, never repeated;
+5. each failed attempt adds a ``retry`` event; the span carries ``retry.attempts`` (1 from the start, updated
+   when retried); giving up returns the last swallowed result or re-raises the last exception object, and the
+   engine marks the span ERROR; ``crossbridge.retry.attempts`` counts attempts by outcome.
+
+``CROSSBRIDGE_OTEL_RETRY=false`` removes the layer (plain calls). For CrossBridge's own retry loops use
+:func:`observe_attempts` (see :mod:`crossbridge_otel.attempts`): it observes, never retries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Generator
+from typing import Any, cast
 
+import backoff
+from backoff.types import Details
 from opentelemetry.trace import Span
 
+from crossbridge_otel._guard import report_failure
+from crossbridge_otel._swallowed import Evidence, observe
+from crossbridge_otel.attempts import AttemptLog, Tally, observe_attempts, record_attempt, tally_for
 from crossbridge_otel.redaction import redact
-from crossbridge_otel.targets import Invoker, InvokerEnv, Target
-from crossbridge_otel.wrapping import error_type
+from crossbridge_otel.retry_policies import Policy, capped_delay, policy_named
+from crossbridge_otel.targets import Failure, Invoker, InvokerEnv, Target
+from crossbridge_otel.transient import classify, is_database_error
 
-__all__ = ["record_attempt", "retry"]
+__all__ = ["AttemptLog", "Retrier", "observe_attempts", "record_attempt", "retry"]
+
+_monotonic = time.monotonic
+_local = threading.local()
 
 
-def record_attempt(
-    span: Span, *, attempt: int, max_attempts: int, will_retry: bool, delay_s: float, exc: BaseException | None,
-    error: str | None = None, message: str | None = None,
-) -> None:
-    """Add one ``retry`` event: the attempt ``attempt`` (1-based) failed; ``delay_s`` is the sleep before the next."""
-    span.add_event(
-        "retry",
-        {
-            "retry.attempt": attempt,
-            "retry.max_attempts": max_attempts,
-            "retry.will_retry": will_retry,
-            "retry.delay_s": float(delay_s if will_retry else 0.0),
-            "error.type": error if error is not None else (error_type(exc) if exc is not None else "unknown"),
-            "exception.message": redact(message if message is not None else (str(exc) if exc is not None else "")),
-        },
-    )
+class _Swallowed(Exception):
+    """An attempt whose failure CrossBridge swallowed into its return value (internal to the loop)."""
+
+    def __init__(self, result: Any, failure: tuple[str, str], evidence: Evidence) -> None:
+        super().__init__(failure[1] or failure[0])
+        self.result = result
+        self.failure = failure
+        self.evidence = evidence
+
+
+class _Call:
+    """Per-call state of the slow path (the backoff loop is shared by every call of a target)."""
+
+    __slots__ = ("args", "attempts", "deadline", "evidence", "first", "kwargs", "original", "result", "span")
+
+    def __init__(self, original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span,
+                 first: BaseException, evidence: Evidence | None, deadline: float) -> None:
+        self.original, self.args, self.kwargs, self.span = original, args, kwargs, span
+        self.first: BaseException | None = first
+        self.evidence = evidence
+        self.deadline = deadline
+        self.attempts = 1
+        self.result: Any = None
+
+
+def _current() -> _Call:
+    return _local.call  # type: ignore[no-any-return]
+
+
+class Retrier:
+    """The retry loop of one target: its policy, budget, write rule, outcome reader and attempt tally."""
+
+    def __init__(self, policy: Policy, *, budget: float, write: bool = False,
+                 outcome: Callable[[Any], Failure] | None = None, tally: Tally | None = None) -> None:
+        self.policy = policy
+        self.budget = budget
+        self.write = write
+        self.outcome = outcome
+        self.tally = tally if tally is not None else Tally("", "")
+        self.observing = outcome is not None or write
+        # A fresh decorator per target: backoff handlers are bound to this loop only.
+        self._loop = backoff.on_exception(
+            self._waits, Exception, max_tries=policy.attempts, jitter=None, giveup=self._giveup,
+            on_backoff=self._on_backoff, on_giveup=self._on_giveup, on_success=self._on_success,
+            logger=None, call=_current,
+        )(self._attempt)
+
+    # -- the invoker (first attempt outside the loop) ----------------------------------------------------
+
+    def invoker(self) -> Invoker:
+        """The ``Target.invoker`` callable for this loop."""
+        return self._invoke_observed if self.observing else self._invoke_plain
+
+    def _invoke_plain(self, original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                      span: Span) -> Any:
+        started = _monotonic()
+        try:
+            result = original(*args, **kwargs)
+        except Exception as exc:
+            return self._retry(original, args, kwargs, span, exc, None, started)
+        next(self.tally.ok)
+        return result
+
+    def _invoke_observed(self, original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                         span: Span) -> Any:
+        started = _monotonic()
+        evidence = Evidence()
+        try:
+            result = observe(original, args, kwargs, evidence)
+        except Exception as exc:
+            return self._retry(original, args, kwargs, span, exc, evidence, started)
+        failure = self._failure(result)
+        if failure is not None:
+            return self._retry(original, args, kwargs, span, _Swallowed(result, failure, evidence), evidence,
+                               started)
+        next(self.tally.ok)
+        return result
+
+    def call(self, fn: Callable[..., Any], span: Span, *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn(*args, **kwargs)`` under this loop on ``span`` (for code that is not a target, e.g. probes)."""
+        return self.invoker()(fn, args, kwargs, span)
+
+    # -- the slow path ------------------------------------------------------------------------------------
+
+    def _retry(self, original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span,
+               first: BaseException, evidence: Evidence | None, started: float) -> Any:
+        call = _Call(original, args, kwargs, span, first, evidence, started + self.budget)
+        previous = getattr(_local, "call", None)
+        _local.call = call
+        try:
+            self._loop(call)
+        except _Swallowed as gave_up:
+            return gave_up.result
+        finally:
+            _local.call = previous
+            span.set_attribute("retry.attempts", call.attempts)
+        return call.result
+
+    def _attempt(self, call: _Call) -> None:
+        first = call.first
+        if first is not None:  # attempt 1 already ran: hand its failure to the loop
+            call.first = None
+            raise first
+        if not self.observing:
+            call.result = call.original(*call.args, **call.kwargs)
+            return
+        call.evidence = evidence = Evidence()
+        result = observe(call.original, call.args, call.kwargs, evidence)
+        failure = self._failure(result)
+        if failure is not None:
+            raise _Swallowed(result, failure, evidence)
+        call.result = result
+
+    def _failure(self, result: Any) -> Failure:
+        if self.outcome is None:
+            return None
+        try:
+            return self.outcome(result)
+        except Exception as exc:
+            report_failure("retry outcome", exc)
+            return None
+
+    def _retryable(self, exc: BaseException, call: _Call) -> bool:
+        evidence = call.evidence
+        if isinstance(exc, _Swallowed):
+            evidence = exc.evidence
+            if evidence.observed and evidence.exc is None:
+                return False  # nothing was caught: CrossBridge decided to return this, retrying changes nothing
+            if evidence.exc is None:
+                return not self.write  # no evidence (another profiler is active): idempotent calls only
+            exc = evidence.exc
+        verdict = classify(exc)
+        if not verdict.transient:
+            return False
+        if not self.write:
+            return True
+        if is_database_error(exc) and evidence is not None and evidence.observed:
+            return not evidence.reached_commit  # an uncommitted transaction dies with its connection
+        return verdict.before_request
+
+    def _giveup(self, exc: BaseException) -> bool:
+        call = _current()
+        return _monotonic() >= call.deadline or not self._retryable(exc, call)
+
+    def _waits(self, call: _Call) -> Generator[float, Any, None]:
+        exc = yield 0.0
+        failed = 0
+        while True:
+            failed += 1
+            cause = exc.evidence.exc if isinstance(exc, _Swallowed) else exc
+            delay = capped_delay(self.policy, failed, classify(cause).retry_after if cause is not None else None)
+            if _monotonic() + delay >= call.deadline:
+                return  # the sleep would spend the budget: give up now
+            exc = yield delay
+
+    # -- backoff handlers: one ``retry`` event per failed attempt ----------------------------------------
+
+    def _record(self, details: Details, will_retry: bool, delay: float) -> None:
+        call: _Call = details["args"][0]
+        call.attempts = details["tries"]
+        exc: BaseException = cast(dict[str, Any], details)["exception"]
+        error = message = None
+        if isinstance(exc, _Swallowed):
+            caught = exc.evidence.exc
+            if caught is not None:
+                exc_for_event: BaseException | None = caught
+            else:
+                exc_for_event, error, message = None, exc.failure[0], exc.failure[1]
+            if not will_retry and caught is not None:
+                call.span.record_exception(caught, attributes={"exception.message": redact(str(caught))})
+        else:
+            exc_for_event = exc
+        record_attempt(call.span, attempt=details["tries"], max_attempts=self.policy.attempts,
+                       will_retry=will_retry, delay_s=delay, exc=exc_for_event, error=error, message=message)
+        next(self.tally.retried if will_retry else self.tally.failed)
+
+    def _on_backoff(self, details: Details) -> None:
+        try:
+            self._record(details, True, float(details.get("wait", 0.0)))
+        except Exception as exc:
+            report_failure("retry event", exc)
+
+    def _on_giveup(self, details: Details) -> None:
+        try:
+            self._record(details, False, 0.0)
+        except Exception as exc:
+            report_failure("retry event", exc)
+
+    def _on_success(self, details: Details) -> None:
+        details["args"][0].attempts = details["tries"]
+        next(self.tally.ok)
 
 
 def retry(policy: str = "default", *, write: bool = False) -> Callable[[Target, InvokerEnv], Invoker | None]:
     """The invoker factory for a target retried under ``policy``; ``write`` marks non-idempotent writes."""
 
     def factory(target: Target, env: InvokerEnv) -> Invoker | None:
-        return None  # filled in by the retry layer (issue 5)
+        settings = env.settings
+        if not settings.retry or (write and not settings.retry_writes):
+            return None
+        chosen = policy_named(policy, settings.retry_policies)
+        env.start_attributes["retry.attempts"] = 1
+        retrier = Retrier(chosen, budget=settings.retry_budget, write=write, outcome=target.outcome,
+                          tally=tally_for(env.meter, env.area, target.span))
+        return retrier.invoker()
 
     return factory
