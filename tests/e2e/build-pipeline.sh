@@ -51,7 +51,7 @@ if [[ "${1:-}" == "--check" ]]; then
 fi
 
 if ! command -v go >/dev/null 2>&1; then
-  die "Go toolchain not found on PATH: cannot build the OpenTelemetry Collector and Jaeger. Install Go >= 1.24 (https://go.dev/dl/) and re-run." 3
+  die "Go toolchain not found on PATH: cannot build the OpenTelemetry Collector and Jaeger. Install Go >= 1.22 (https://go.dev/dl/; ocb v0.161.0 needs Go 1.26, which Go >= 1.21 fetches by itself unless GOTOOLCHAIN=local) and re-run." 3
 fi
 log "using $(go version) ($(command -v go)); GOMODCACHE=$(go env GOMODCACHE)"
 log "cache: $cache"

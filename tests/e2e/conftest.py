@@ -17,7 +17,7 @@ import pipeline  # noqa: E402
 BUILD_TIMEOUT_S = float(os.environ.get("CROSSBRIDGE_PIPELINE_BUILD_TIMEOUT", "3600"))
 GO_MISSING = (
     "Go toolchain not found: the real collector and Jaeger cannot be built; install Go >= 1.22 "
-    "(https://go.dev/dl/, the build needs >= 1.24, or lets Go fetch that toolchain) and the tests build "
+    "(https://go.dev/dl/; ocb v0.161.0 needs Go 1.26, which Go >= 1.21 downloads by itself) and the tests build "
     "them with tests/e2e/build-pipeline.sh"
 )
 

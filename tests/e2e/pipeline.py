@@ -103,7 +103,8 @@ def find_binaries(build: bool = True, timeout: float = 3600, log_path: Path | No
     if not go_available():
         raise GoMissingError(
             "Go toolchain not found: the real collector and Jaeger cannot be built; "
-            "install Go >= 1.24 (https://go.dev/dl/) and run tests/e2e/build-pipeline.sh"
+            "install Go >= 1.22 (https://go.dev/dl/; the build uses Go 1.26, fetched automatically) and run "
+            "tests/e2e/build-pipeline.sh"
         )
 
     with tempfile.TemporaryFile(mode="w+") as tmp:
