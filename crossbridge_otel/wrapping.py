@@ -161,8 +161,11 @@ def _clean(attributes: Attrs) -> dict[str, Any]:
 
 
 def _sampled_out() -> bool:
-    parent = _get_current_span()
-    return not parent.is_recording() and parent.get_span_context().is_valid
+    """The parent's trace was sampled out. Read from the sampled flag, not ``is_recording()``: a parent
+    that has already ended (the span that started CrossBridge's flush thread) no longer records, but its
+    trace is sampled and work done on its behalf belongs in it."""
+    context = _get_current_span().get_span_context()
+    return context.is_valid and not context.trace_flags.sampled
 
 
 def make_wrapper(original: Callable[..., Any], binding: Binding) -> Callable[..., Any]:
@@ -187,8 +190,8 @@ def _plain_wrapper(original: Callable[..., Any], b: Binding) -> Callable[..., An
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not switch.on:
             return original(*args, **kwargs)
-        parent = _get_current_span()
-        if not parent.is_recording() and parent.get_span_context().is_valid:
+        parent = _get_current_span().get_span_context()
+        if parent.is_valid and not parent.trace_flags.sampled:  # sampled out (see _sampled_out)
             return original(*args, **kwargs)
         started = _perf()
         try:
