@@ -1,0 +1,150 @@
+"""The contrib instrumentations of the libraries CrossBridge uses, and how this distribution configures them.
+
+Their spans sit *under* ours: a ``repo.read_file`` span has the ``requests`` ``GET`` as its child, a
+``coverage.repository.*`` span has the ``sqlite3`` statements, the CLI command is the root of the whole run.
+They come from opentelemetry-python-contrib (``pip install crossbridge-otel[libraries]``; ``psycopg2`` and
+``threading`` are plain dependencies) and ``opentelemetry-instrument`` loads them with ours.
+
+================  =========================================  ==============================================
+library           CrossBridge user                           where its spans sit
+================  =========================================  ==============================================
+click (Typer)     the ``crossbridge`` CLI                    root: one span per command invocation
+requests          ``BitbucketConnector``, ``ProfilingSession``  children of ``repo.*`` / ``profiling.*``
+httpx             ``RemoteSidecarClient``                    children of ``services.sidecar.send``
+sqlite3           ``CoverageRepository``                     children of ``coverage.repository.*``
+sqlalchemy        ``FunctionalCoverageRepository``, schema   children of ``coverage.functional.*``
+psycopg2          ``PostgresStorageBackend``, hook SDK       children of ``profiling.storage.*``
+fastapi           the sidecar API                            roots (server spans), with our attributes
+threading         thread pools of strategies/orchestrators   (no spans) keeps the parent in worker threads
+================  =========================================  ==============================================
+
+Configuration added here (:func:`instrument_kwargs`, passed by the distro to each ``instrument()``):
+
+- ``requests`` / ``httpx``: a request hook that runs :func:`crossbridge_otel.redaction.redact` over the URL
+  attributes (``url.full`` / ``http.url``): userinfo, ``token=``/``key=``-style query values are masked on
+  top of contrib's own URL redaction.
+- ``psycopg2``: SQL parameter values are captured only with ``CROSSBRIDGE_OTEL_CAPTURE_SQL_PARAMETERS=true``
+  (``sqlite3`` never captures them; statement text is the contrib default, ``db.statement``).
+- Header capture stays off (contrib default); if a user turns it on with
+  ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_*``, :data:`ENV_DEFAULTS` makes the sanitizer mask
+  credential headers (``Authorization``, cookies, keys, tokens).
+
+:func:`instrument` / :func:`uninstrument` do the same in code (tests, applications without
+``opentelemetry-instrument``); a missing library is skipped.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.trace import Span
+
+from crossbridge_otel._guard import report_failure
+from crossbridge_otel.redaction import redact
+
+__all__ = ["ENV_DEFAULTS", "LIBRARIES", "Library", "instrument", "instrument_kwargs", "uninstrument"]
+
+ENV_DEFAULTS = {
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS":
+        "authorization,proxy-authorization,cookie,set-cookie,.*token.*,.*secret.*,.*password.*,.*api[-_]?key.*",
+}
+
+_URL_KEYS = ("url.full", "http.url")
+
+
+@dataclass(frozen=True)
+class Library:
+    """One contrib instrumentation: entry-point name, where its class lives, and what it covers."""
+
+    name: str
+    module: str
+    cls: str
+    used_by: str
+    nests_under: str
+
+
+LIBRARIES: tuple[Library, ...] = (
+    Library("click", "opentelemetry.instrumentation.click", "ClickInstrumentor", "the crossbridge CLI (Typer)",
+            "root: one span per command invocation"),
+    Library("requests", "opentelemetry.instrumentation.requests", "RequestsInstrumentor",
+            "BitbucketConnector, ProfilingSession", "repo.* / profiling.*"),
+    Library("httpx", "opentelemetry.instrumentation.httpx", "HTTPXClientInstrumentor", "RemoteSidecarClient",
+            "services.sidecar.send"),
+    Library("sqlite3", "opentelemetry.instrumentation.sqlite3", "SQLite3Instrumentor", "CoverageRepository",
+            "coverage.repository.*"),
+    Library("sqlalchemy", "opentelemetry.instrumentation.sqlalchemy", "SQLAlchemyInstrumentor",
+            "FunctionalCoverageRepository, persistence.schema", "coverage.functional.*"),
+    Library("psycopg2", "opentelemetry.instrumentation.psycopg2", "Psycopg2Instrumentor",
+            "PostgresStorageBackend, the hook SDK", "profiling.storage.*"),
+    Library("fastapi", "opentelemetry.instrumentation.fastapi", "FastAPIInstrumentor", "the sidecar API",
+            "roots (server spans) carrying crossbridge.* attributes"),
+    Library("threading", "opentelemetry.instrumentation.threading", "ThreadingInstrumentor",
+            "ParallelStrategy, BatchOrchestrator, MigrationOrchestrator pools", "keeps the parent in workers"),
+)
+
+
+def _redact_url_attributes(span: Span) -> None:
+    attributes: Mapping[str, Any] = getattr(span, "attributes", None) or {}
+    for key in _URL_KEYS:
+        value = attributes.get(key)
+        if isinstance(value, str):
+            clean = redact(value)
+            if clean != value:
+                span.set_attribute(key, clean)
+
+
+def _http_request_hook(span: Span, request: Any) -> None:
+    """requests/httpx request hook: credentials in the URL never leave the process."""
+    try:
+        if span is not None and span.is_recording():
+            _redact_url_attributes(span)
+    except Exception as exc:
+        report_failure("URL redaction hook", exc)
+
+
+async def _async_http_request_hook(span: Span, request: Any) -> None:
+    _http_request_hook(span, request)
+
+
+def instrument_kwargs(name: str) -> dict[str, Any]:
+    """Extra ``instrument()`` keyword arguments this distribution passes to the contrib ``name``."""
+    if name == "requests":
+        return {"request_hook": _http_request_hook}
+    if name == "httpx":
+        return {"request_hook": _http_request_hook, "async_request_hook": _async_http_request_hook}
+    if name == "psycopg2":  # the sqlite3 instrumentation has no parameter capture at all
+        from crossbridge_otel.settings import load as load_settings
+
+        return {"capture_parameters": load_settings(warn=False).capture_sql_parameters}
+    return {}
+
+
+def instrument(names: Iterable[str] | None = None, **providers: Any) -> list[Any]:
+    """Instrument the named libraries (all by default) with our configuration; returns the instrumentors.
+
+    A library (or its instrumentation) that is not installed is skipped; ``providers`` are passed on
+    (``tracer_provider=``, ``meter_provider=``).
+    """
+    wanted = set(names) if names is not None else {lib.name for lib in LIBRARIES}
+    done = []
+    for lib in LIBRARIES:
+        if lib.name not in wanted:
+            continue
+        try:
+            instrumentor = getattr(importlib.import_module(lib.module), lib.cls)()
+        except ImportError:
+            continue
+        if instrumentor.is_instrumented_by_opentelemetry:
+            continue
+        instrumentor.instrument(**{**instrument_kwargs(lib.name), **providers})
+        done.append(instrumentor)
+    return done
+
+
+def uninstrument(instrumentors: Iterable[Any]) -> None:
+    """Undo :func:`instrument` for the instrumentors it returned."""
+    for instrumentor in instrumentors:
+        instrumentor.uninstrument()

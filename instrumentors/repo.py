@@ -1,0 +1,189 @@
+"""Repo instrumentation: ``core.repo.bitbucket.BitbucketConnector`` and ``translate_repo_to_connector``.
+
+Enabled by the ``crossbridge_repo`` entry point under ``opentelemetry-instrument``; in code::
+
+    from crossbridge_otel.instrumentors.repo import RepoInstrumentor
+    RepoInstrumentor().instrument(tracer_provider=..., meter_provider=...)
+
+Every span carries ``crossbridge.area=repo``, ``crossbridge.category=governance`` (the Bitbucket module's
+category) and ``code.function.name``, plus ``crossbridge.repo.provider`` (bitbucket), ``owner``, ``name``,
+``cloud`` and ``base_branch``. Attribute names are short for ``crossbridge.repo.<name>``. What is traced:
+
+- ``repo.connect`` (``translate_repo_to_connector``): ``host``, ``connector`` (class). Only Bitbucket works
+  in CrossBridge: GitHub's ``TypeError ... 'org'`` and GitLab's ``'project_id'`` are recorded and re-raised.
+- ``repo.<method>`` for every public ``BitbucketConnector`` method: ``list_branches``, ``get_branch``,
+  ``create_branch``, ``delete_branch``, ``list_files``, ``list_all_files``, ``read_file``, ``file_exists``,
+  ``has_files``, ``find_branch_with_content``, ``write_file``, ``write_files``, ``delete_file``,
+  ``create_pull_request``, ``get_pull_request``, ``list_pull_requests``. Attributes: ``path``, ``branch``,
+  ``pr_number``, ``files`` (count), ``items`` (count returned), ``bytes`` (size read), ``exists``. The
+  connector's exceptions (``FileNotFoundError``, ``AuthenticationError``, raw ``requests.HTTPError`` for a
+  429) are recorded and re-raised.
+- Retries: the idempotent reads ``read_file``, ``list_files``, ``list_all_files``, ``list_branches``,
+  ``get_branch``, ``get_pull_request`` run under the ``quick`` policy of :mod:`crossbridge_otel.retry`.
+  Writes are never retried. ``create_pull_request`` has CrossBridge's own retry (3 tries, 60 s and 120 s on
+  a 429): each failed try is a ``retry`` event on its span, with ``retry.attempts``; no retry is added.
+- HTTP: the connector calls ``requests``; with opentelemetry-instrumentation-requests (the ``libraries``
+  extra) each HTTP call is a client span under the ``repo.*`` span. The token and username are never
+  attributes: Basic/Bearer ``Authorization`` headers are not captured, and URLs are redacted
+  (:mod:`crossbridge_otel.libraries`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlparse
+
+from opentelemetry.trace import Span
+
+from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
+from crossbridge_otel.retry import retry
+from crossbridge_otel.targets import Attrs, Invoker, InvokerEnv, Target, arg, size
+
+from ._support import AttemptObserver, bounded
+
+__all__ = ["READS", "WRITES", "RepoInstrumentor"]
+
+_P = "crossbridge.repo."
+_BITBUCKET = "core.repo.bitbucket"
+_PR_ATTEMPTS = 3  # CrossBridge's create_pull_request loop: range(3)
+
+
+def _connector(self: Any) -> dict[str, Any]:
+    return {
+        _P + "provider": "bitbucket",
+        _P + "owner": bounded(getattr(self, "owner", None), 128),
+        _P + "name": bounded(getattr(self, "repo", None), 128),
+        _P + "cloud": getattr(self, "is_cloud", None),
+        _P + "base_branch": bounded(getattr(self, "base_branch", None), 128),
+    }
+
+
+# (argument index counting self, keyword name, attribute, reader)
+_Arg = tuple[int, str, str, Callable[[Any], Any]]
+
+
+def _short(value: Any) -> Any:
+    return bounded(value, 256)
+
+
+def _call(*extra: _Arg) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
+    def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+        attrs = _connector(args[0]) if args else {}
+        for index, name, key, read in extra:
+            value = arg(args, kwargs, index, name)
+            if value is not None:
+                attrs[_P + key] = read(value)
+        return attrs
+
+    return call
+
+
+_PATH: _Arg = (1, "path", "path", _short)
+
+
+def _branch(index: int, name: str = "branch") -> _Arg:
+    return (index, name, "branch", _short)
+
+
+def _items(result: Any) -> Attrs:
+    return {_P + "items": size(result)}
+
+
+def _bytes(result: Any) -> Attrs:
+    return {_P + "bytes": size(result)}
+
+
+def _pr(result: Any) -> Attrs:
+    return {_P + "pr_number": getattr(result, "number", None)}
+
+
+def _pr_invoker(target: Target, env: InvokerEnv) -> Invoker | None:
+    """Observes CrossBridge's own PR retry: every ``_post`` of this call is one attempt."""
+
+    def invoke(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
+        connector = args[0]
+        post = getattr(connector, "_post", None)
+        if not callable(post):
+            return original(*args, **kwargs)
+        observer = AttemptObserver(span, _PR_ATTEMPTS)
+        observed = observer.wrap(post)
+        caller = threading.get_ident()
+
+        def _post(*a: Any, **kw: Any) -> Any:
+            if threading.get_ident() != caller:  # another thread using the same connector: not ours
+                return post(*a, **kw)
+            return observed(*a, **kw)
+
+        had_own = "_post" in vars(connector)
+        connector._post = _post
+        try:
+            return original(*args, **kwargs)
+        finally:
+            if had_own:
+                connector._post = post
+            else:
+                del connector._post
+            observer.finish()
+
+    return invoke
+
+
+def _connect_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+    url = arg(args, kwargs, 0, "repo_url")
+    try:
+        host = urlparse(str(url)).hostname
+    except ValueError:
+        host = None
+    return {_P + "host": host}
+
+
+# method → (extra call attributes, result attributes, span name suffix)
+READS: dict[str, tuple[tuple[_Arg, ...], Callable[[Any], Attrs] | None]] = {
+    "list_branches": ((), _items),
+    "get_branch": ((_branch(1, "branch_name"),), None),
+    "list_files": ((_PATH, _branch(2)), _items),
+    "list_all_files": ((_PATH, _branch(2)), _items),
+    "read_file": ((_PATH, _branch(2)), _bytes),
+    "get_pull_request": (((1, "pr_number", "pr_number", int),), None),
+}
+WRITES: dict[str, tuple[tuple[_Arg, ...], Callable[[Any], Attrs] | None]] = {
+    "create_branch": ((_branch(1, "branch_name"),), None),
+    "delete_branch": ((_branch(1, "branch_name"),), None),
+    "write_file": ((_PATH, _branch(4)), None),
+    "write_files": (((1, "files", "files", size), _branch(3)), None),
+    "delete_file": ((_PATH, _branch(3)), None),
+}
+_OTHER: dict[str, tuple[tuple[_Arg, ...], Callable[[Any], Attrs] | None]] = {
+    "file_exists": ((_PATH, _branch(2)), lambda r: {_P + "exists": bool(r)}),
+    "has_files": ((_branch(1),), lambda r: {_P + "has_files": bool(r)}),
+    "find_branch_with_content": ((), lambda r: {_P + "found": r is not None}),
+    "list_pull_requests": (((1, "state", "state", _short),), _items),
+}
+
+
+def _targets() -> tuple[Target, ...]:
+    rows: list[Target] = [Target("core.repo.repo_translator", "translate_repo_to_connector", "repo.connect",
+                                 call_attributes=_connect_call,
+                                 result_attributes=lambda c: {_P + "connector": type(c).__name__})]
+    for method, (extra, result) in READS.items():
+        rows.append(Target(_BITBUCKET, f"BitbucketConnector.{method}", f"repo.{method}", call_attributes=_call(*extra),
+                           result_attributes=result, invoker=retry("quick")))
+    for method, (extra, result) in {**WRITES, **_OTHER}.items():
+        rows.append(Target(_BITBUCKET, f"BitbucketConnector.{method}", f"repo.{method}", call_attributes=_call(*extra),
+                           result_attributes=result))
+    rows.append(Target(_BITBUCKET, "BitbucketConnector.create_pull_request", "repo.create_pull_request",
+                       call_attributes=_call(_branch(3, "source_branch"), (4, "target_branch", "target_branch", _short),
+                                             (5, "draft", "draft", bool)),
+                       result_attributes=_pr, invoker=_pr_invoker))
+    return tuple(rows)
+
+
+class RepoInstrumentor(CrossBridgeInstrumentor):
+    """Traces CrossBridge's repository connectors: see the module docstring for the table."""
+
+    area = "repo"
+    category = "governance"
+    observed_retries = {_BITBUCKET: "BitbucketConnector.create_pull_request 429 retry (retry events)"}
+    targets = _targets()
