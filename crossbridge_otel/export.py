@@ -22,14 +22,14 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from opentelemetry.context import Context
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context, attach, set_value
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from crossbridge_otel._guard import report_failure
 
-__all__ = ["ExportQueue", "QueueLogProcessor", "QueueSpanProcessor", "Relabel"]
+__all__ = ["ExportQueue", "QueueLogProcessor", "QueueSpanProcessor", "Relabel", "suppress_instrumentation"]
 
 Exporter = Any  # a SpanExporter or LogRecordExporter; built lazily on the worker thread
 Relabel = Callable[[Sequence[Any]], Sequence[Any]]
@@ -67,6 +67,8 @@ class ExportQueue:
         self._worker: threading.Thread | None = None
         self._closed = False
         self._exporter = None
+        self._in_flight = 0
+        self._abandoned = False
         self.exported = 0
         self.dropped = 0
         self.drop_reasons: dict[str, int] = {}
@@ -99,6 +101,9 @@ class ExportQueue:
     # -- worker side --------------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        # The exporter's own HTTP/gRPC calls must not become spans (requests/urllib3 instrumentation would
+        # trace every export, and those spans would be exported in turn).
+        suppress_instrumentation()
         while True:
             self._wake.wait(self._delay)
             self._wake.clear()
@@ -109,29 +114,31 @@ class ExportQueue:
     def _drain(self) -> None:
         while True:
             with self._lock:
-                if not self._items:
+                if not self._items or self._abandoned:
                     self._idle.set()
                     return
                 batch = [self._items.popleft() for _ in range(min(self._max_batch, len(self._items)))]
                 self._in_flight = len(batch)
-            self._export(batch)
-            self._in_flight = 0
+            ok = self._export(batch)
+            with self._lock:
+                # After shutdown abandoned the batch it was already counted as dropped: never twice.
+                if not self._abandoned:
+                    if ok:
+                        self.exported += len(batch)
+                    else:
+                        self._drop(len(batch), "export_failed")
+                self._in_flight = 0
 
-    def _export(self, batch: list[Any]) -> None:
+    def _export(self, batch: list[Any]) -> bool:
         try:
             if self._exporter is None:
                 self._exporter = self._factory()
             items = self._relabel(batch) if self._relabel is not None else batch
             result = self._exporter.export(items)
-            ok = getattr(result, "name", "SUCCESS") == "SUCCESS"
+            return getattr(result, "name", "SUCCESS") == "SUCCESS"
         except Exception as exc:
             report_failure(f"exporting {self.signal}", exc)
-            ok = False
-        with self._lock:
-            if ok:
-                self.exported += len(batch)
-            else:
-                self._drop(len(batch), "export_failed")
+            return False
 
     # -- exit ---------------------------------------------------------------------------------------------
 
@@ -152,8 +159,9 @@ class ExportQueue:
             worker.join(max(0.0, deadline - time.monotonic()))
             if worker.is_alive():
                 with self._lock:
-                    left = len(self._items) + getattr(self, "_in_flight", 0)
+                    left = len(self._items) + self._in_flight
                     self._items.clear()
+                    self._abandoned = True
                     self._drop(left, "exit_deadline")
         exporter = self._exporter
         if exporter is not None:
@@ -161,6 +169,11 @@ class ExportQueue:
             closer = threading.Thread(target=_quiet_shutdown, args=(exporter,), daemon=True)
             closer.start()
             closer.join(max(0.0, min(0.2, deadline - time.monotonic())))
+
+
+def suppress_instrumentation() -> None:
+    """Mark the calling thread's context so instrumentations skip it (for export threads only)."""
+    attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
 
 
 def _quiet_shutdown(exporter: Exporter) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
@@ -142,6 +143,7 @@ class _DeadlineMetricExporter(MetricExporter):
         outcome: list[MetricExportResult] = []
 
         def run() -> None:
+            token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
             try:
                 if self._exporters is None:
                     self._exporters = [factory() for _, factory in self._factories]
@@ -150,6 +152,8 @@ class _DeadlineMetricExporter(MetricExporter):
                 outcome.append(MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE)
             except Exception as exc:
                 report_failure("exporting metrics", exc)
+            finally:
+                detach(token)
 
         if self.deadline is None:
             run()
