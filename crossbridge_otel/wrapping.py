@@ -231,6 +231,8 @@ def _begin(b: Binding, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Span | 
 def _coroutine_wrapper(original: Callable[..., Any], b: Binding) -> Callable[..., Any]:
     switch = SWITCH
 
+    invoker = b.invoker
+
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not switch.on or _sampled_out():
             return await original(*args, **kwargs)
@@ -241,7 +243,12 @@ def _coroutine_wrapper(original: Callable[..., Any], b: Binding) -> Callable[...
         token = _attach(_set_span_in_context(span))
         metric = b.metric_error
         try:
-            result = await original(*args, **kwargs)
+            if invoker is None:
+                result = await original(*args, **kwargs)
+            else:  # an invoker of a coroutine function returns an awaitable (or the result itself)
+                result = invoker(original, args, kwargs, span)
+                if inspect.isawaitable(result):
+                    result = await result
         except BaseException as exc:
             metric = b.finish_exception(span, exc)
             raise
