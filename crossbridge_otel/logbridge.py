@@ -166,7 +166,9 @@ class LogBridge:
             return
         category = getattr(cb_logger, "category", None)
         category = str(getattr(category, "value", category) or "general")
-        handler = BridgeHandler(self._provider, category=category, wrapper_file=self._wrapper_file)
+        handler = BridgeHandler(
+            self._provider, category=category, wrapper_file=self._wrapper_file, owner=logger.name
+        )
         self._attach(logger, handler)
 
     def _attach(self, logger: logging.Logger, handler: BridgeHandler) -> None:

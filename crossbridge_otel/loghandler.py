@@ -4,7 +4,7 @@ What one exported record carries (see the README's logs section):
 
 - body: the message exactly as CrossBridge renders it (``record.getMessage()``, kwargs already folded in),
   with credentials redacted;
-- ``crossbridge.category``; ``crossbridge.logger.name`` (also the instrumentation scope name);
+- ``crossbridge.category``; the logger name is the instrumentation scope name (as the SDK's handler does);
 - ``code.file.path`` / ``code.function.name`` (module-qualified) / ``code.line.number`` of the real caller,
   past ``core/logging/logger.py``;
 - ``crossbridge.log.<key>`` for every field CrossBridge folded into its text (``**kwargs``, ``extra=``,
@@ -46,8 +46,12 @@ MAX_VALUE = 256  # characters kept of a field value (attributes must stay bounde
 _HIDDEN_CONTEXT = frozenset({"category", "brand"})  # CrossBridge keeps these out of its text too
 _SKIPPED_NAMES = ("opentelemetry", "crossbridge_otel")  # never bridged: the pipeline's own logs
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
-_LOGGING_FILE = logging.Logger.handle.__code__.co_filename
-_INTERNAL_FILES = frozenset({_LOGGING_FILE, sys._getframe().f_code.co_filename})  # logging and this module
+# Frames above _plain_call/_wrapper_call, when a logger method called by CrossBridge (or by the plain
+# logger's caller) reaches us: handle, Logger.callHandlers, Logger.handle, Logger._log, Logger.<level>;
+# the next one is CrossBridge's method (or the plain logger's caller). Jumping there with sys._getframe()
+# is much cheaper than walking f_back (each step builds a frame object); a mismatch falls back to walking
+# or to the record's own location.
+_DEPTH = 6
 # Substrings that make a text worth the (slow) redaction regexes; most log lines have none of them.
 _SUSPECT = ("://", "pass", "pwd", "secret", "token", "key", "cred", "auth", "session", "cookie", "bearer",
             "basic")
@@ -66,31 +70,47 @@ def severity(levelno: int, levelname: str) -> tuple[SeverityNumber, str]:
     return found
 
 
-def _clean(text: str) -> str:
+def _suspect(text: str) -> bool:
     lowered = text.lower()
-    for suspect in _SUSPECT:
+    for suspect in _SUSPECT:  # noqa: SIM110 (a plain loop is twice as fast as any() over a generator)
         if suspect in lowered:
-            return redact(text)
-    return text
+            return True
+    return False
 
 
-def _value(key: str, value: Any) -> Any:
-    if is_secret_key(key):
-        return MASK
-    if isinstance(value, (bool, int, float)):
-        return value
-    return _clean(value if isinstance(value, str) else str(value))[:MAX_VALUE]
+def _clean(text: str) -> str:
+    return redact(text) if _suspect(text) else text
 
 
-def _add_fields(attributes: dict[str, Any], fields: Mapping[str, Any]) -> None:
+_SECRET_KEYS: dict[str, bool] = {}  # field names are few (CrossBridge's kwargs): remember the verdict
+
+
+def _secret(key: str) -> bool:
+    verdict = _SECRET_KEYS.get(key)
+    if verdict is None:
+        verdict = is_secret_key(key)
+        if len(_SECRET_KEYS) < 4096:
+            _SECRET_KEYS[key] = verdict
+    return verdict
+
+
+def _add_fields(attributes: dict[str, Any], fields: Mapping[str, Any], clean: bool = False) -> None:
+    """``crossbridge.log.<key>`` per field; ``clean`` says the text they were folded into had nothing to redact."""
     for key, value in fields.items():
-        if key not in _HIDDEN_CONTEXT:
-            attributes[FIELD_PREFIX + key] = _value(key, value)
+        if key in _HIDDEN_CONTEXT:
+            continue
+        if clean:
+            if not isinstance(value, (bool, int, float, str)):
+                value = str(value)
+        elif _secret(key):
+            value = MASK
+        elif not isinstance(value, (bool, int, float)):
+            value = _clean(value if isinstance(value, str) else str(value))
+        attributes[FIELD_PREFIX + key] = value[:MAX_VALUE] if isinstance(value, str) else value
 
 
 class _ThreadState(threading.local):
-    busy = False
-    last: logging.LogRecord | None = None  # the record exported last on this thread (one export per record)
+    busy = False  # this thread is inside one of our handlers (guards against re-entrance)
 
 
 _state = _ThreadState()
@@ -98,12 +118,14 @@ _SKIP = object()
 
 
 class BridgeHandler(logging.Handler):
-    """Exports every record it sees once, with a fixed ``category`` or one per module from ``categories``.
+    """Exports the records it sees, with a fixed ``category`` or one per module from ``categories``.
 
-    ``wrapper_file`` is the ``co_filename`` of CrossBridge's ``core/logging/logger.py``: records whose
-    location is there come from a ``CrossBridgeLogger`` method, and the handler reads the folded fields and
-    the real caller from the stack. ``last_resort=True`` (package loggers) hands a WARNING+ record that met
-    no other handler to ``logging.lastResort``, as the stdlib would have done without us.
+    A handler with an ``owner`` sits on that one ``crossbridge.<name>`` logger and exports only records
+    logged there, so a record that propagates to a bridged parent is still exported once.
+    ``wrapper_file`` is the ``co_filename`` of CrossBridge's ``core/logging/logger.py``: records located
+    there come from a ``CrossBridgeLogger`` method, and the handler reads the folded fields and the real
+    caller from the stack. ``last_resort=True`` (package loggers) hands a WARNING+ record that met no other
+    handler to ``logging.lastResort``, as the stdlib would have done without us.
     """
 
     def __init__(
@@ -113,6 +135,7 @@ class BridgeHandler(logging.Handler):
         categories: Callable[[str], str] | None = None,
         wrapper_file: str | None = None,
         last_resort: bool = False,
+        owner: str | None = None,
     ) -> None:
         super().__init__()
         self._last_resort = last_resort
@@ -121,28 +144,56 @@ class BridgeHandler(logging.Handler):
         self._provider = logger_provider
         self._wrapper_file = wrapper_file
         self._scopes: dict[str, Any] = {}
+        self._owner = owner
+        self._owner_scope = self._scope(owner) if owner is not None else None
 
     def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
-        # No handler lock: emit only reads the record and the SDK logger is thread-safe.
+        """Export ``record`` (the whole hot path lives here: every Python call level costs)."""
+        # No handler lock: the export only reads the record and the SDK logger is thread-safe.
         if self.filters and not self.filter(record):
             return False
-        self.emit(record)
-        return True
-
-    def emit(self, record: logging.LogRecord) -> None:
         state = _state
-        if state.busy or state.last is record:
-            return  # re-entered from the export pipeline, or already exported by another of our handlers
+        if state.busy:
+            return False  # re-entered: something logged while this thread was exporting
         state.busy = True
-        state.last = record
         try:
-            self._export(record)
+            if self._owner is None:
+                scope = self._scopes.get(record.name) or self._scope(record.name)
+                if scope is _SKIP:
+                    return False
+            elif record.name == self._owner:
+                scope = self._owner_scope
+            else:
+                return False  # propagated from a child logger, which exports its own records
+            attributes: dict[str, Any] = {"crossbridge.category": scope[1]}
+            message = record.getMessage()
+            clean = not _suspect(message)
+            if record.pathname == self._wrapper_file:
+                # CrossBridge folds fields as "text [k=v ...]": no closing bracket, no fields to read
+                _wrapper_call(record, attributes, self._wrapper_file, clean, message.endswith("]"))
+            else:
+                _plain_call(record, attributes)
+            if record.exc_info and record.exc_info[1] is not None:
+                _exception(record.exc_info, attributes)
+            number, text = _SEVERITY.get(record.levelno) or severity(record.levelno, record.levelname)
+            otel_logger: OTelLogger = scope[0]
+            otel_logger.emit(
+                timestamp=int(record.created * 1e9),
+                severity_number=number,
+                severity_text=text,
+                body=message if clean else redact(message),
+                attributes=attributes,
+            )
         except Exception as exc:
             report_failure("exporting a CrossBridge log record", exc)
         finally:
             state.busy = False
         if self._last_resort and record.levelno >= logging.WARNING and not logging.root.handlers:
             _last_resort(record, self)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.handle(record)
 
     def _scope(self, name: str) -> Any:
         if name.startswith(_SKIPPED_NAMES):
@@ -152,33 +203,6 @@ class BridgeHandler(logging.Handler):
             scope = (get_logger(name, __version__, self._provider), category)
         self._scopes[name] = scope
         return scope
-
-    def _export(self, record: logging.LogRecord) -> None:
-        scope = self._scopes.get(record.name) or self._scope(record.name)
-        if scope is _SKIP:
-            return
-        otel_logger: OTelLogger = scope[0]
-        attributes: dict[str, Any] = {
-            "crossbridge.category": scope[1],
-            "crossbridge.logger.name": record.name,
-        }
-        frame = sys._getframe(3)  # past _export, emit and handle: the logging frames, then the caller
-        if record.pathname == self._wrapper_file:
-            _wrapper_call(frame, record, attributes, self._wrapper_file)
-        else:
-            _plain_call(frame, record, attributes)
-        if record.exc_info and record.exc_info[1] is not None:
-            _exception(record.exc_info, attributes)
-        number, text = severity(record.levelno, record.levelname)
-        message = record.getMessage()
-        otel_logger.emit(
-            timestamp=int(record.created * 1e9),
-            severity_number=number,
-            severity_text=text,
-            body=_clean(message),
-            attributes=attributes,
-        )
-
 
 def _last_resort(record: logging.LogRecord, ours: logging.Handler) -> None:
     """Hand ``record`` to ``logging.lastResort`` when no handler but ours is on its way (as callHandlers)."""
@@ -191,25 +215,45 @@ def _last_resort(record: logging.LogRecord, ours: logging.Handler) -> None:
         logging.lastResort.handle(record)
 
 
+_QUALIFIED: dict[CodeType, str] = {}  # code object -> module-qualified function name
+
+
 def _location(frame: FrameType, attributes: dict[str, Any]) -> None:
     code = frame.f_code
-    module = frame.f_globals.get("__name__", "")
+    qualified = _QUALIFIED.get(code)
+    if qualified is None:
+        module = frame.f_globals.get("__name__", "")
+        name = getattr(code, "co_qualname", code.co_name)  # co_qualname is 3.11+
+        qualified = f"{module}.{name}" if module else name
+        if len(_QUALIFIED) < 4096:
+            _QUALIFIED[code] = qualified
     attributes["code.file.path"] = code.co_filename
-    name = getattr(code, "co_qualname", code.co_name)  # co_qualname is 3.11+
-    attributes["code.function.name"] = f"{module}.{name}" if module else name
+    attributes["code.function.name"] = qualified
     attributes["code.line.number"] = frame.f_lineno
 
 
-def _plain_call(frame: FrameType | None, record: logging.LogRecord, attributes: dict[str, Any]) -> None:
+def _record_location(record: logging.LogRecord, attributes: dict[str, Any]) -> None:
+    attributes["code.file.path"] = record.pathname
+    attributes["code.function.name"] = record.funcName
+    attributes["code.line.number"] = record.lineno
+
+
+def _frame(depth: int) -> FrameType | None:
+    try:
+        return sys._getframe(depth + 1)
+    except ValueError:
+        return None
+
+
+def _plain_call(record: logging.LogRecord, attributes: dict[str, Any]) -> None:
     """A stdlib logger: the record's own location (qualified from the stack) and its ``extra=`` fields."""
-    while frame is not None and frame.f_code.co_filename in _INTERNAL_FILES:
-        frame = frame.f_back
-    if frame is not None and frame.f_lineno == record.lineno and frame.f_code.co_filename == record.pathname:
-        _location(frame, attributes)
+    for depth in (_DEPTH, _DEPTH + 1):  # logger.exception() goes through one more logging frame
+        frame = _frame(depth)
+        if frame is not None and frame.f_lineno == record.lineno and frame.f_code.co_filename == record.pathname:
+            _location(frame, attributes)
+            break
     else:  # handed over by a QueueHandler or logged with stacklevel: keep what the record says
-        attributes["code.file.path"] = record.pathname
-        attributes["code.function.name"] = record.funcName
-        attributes["code.line.number"] = record.lineno
+        _record_location(record, attributes)
     extra = record.__dict__.keys() - _STANDARD
     if extra:
         _add_fields(attributes, {key: record.__dict__[key] for key in extra})
@@ -230,27 +274,33 @@ def _kwargs_name(code: CodeType) -> tuple[str, str] | None:
 
 
 def _wrapper_call(
-    frame: FrameType | None, record: logging.LogRecord, attributes: dict[str, Any], wrapper_file: str
+    record: logging.LogRecord, attributes: dict[str, Any], wrapper_file: str, clean: bool, fields: bool
 ) -> None:
-    """A CrossBridgeLogger record: fields from the innermost wrapper method, location from its caller."""
-    while frame is not None and frame.f_code.co_filename != wrapper_file:
-        frame = frame.f_back
-    if frame is None:
-        _plain_call(None, record, attributes)
-        return
-    names = _kwargs_name(frame.f_code)
+    """A CrossBridgeLogger record: fields from the innermost wrapper method, location from its caller.
+
+    The fields are folded into the record's text, so when that text needed no redaction neither do they.
+    """
+    frame = _frame(_DEPTH)
+    if frame is None or frame.f_code.co_filename != wrapper_file:
+        frame = _frame(2)  # not the usual depth (exception(), another Python): walk up from callHandlers
+        while frame is not None and frame.f_code.co_filename != wrapper_file:
+            frame = frame.f_back
+        if frame is None:
+            _record_location(record, attributes)
+            return
+    names = _kwargs_name(frame.f_code) if fields else None
     if names is not None:
         local = frame.f_locals
         owner_context = getattr(local.get(names[0]), "_context", None)
         if owner_context:
-            _add_fields(attributes, owner_context)
+            _add_fields(attributes, owner_context, clean)
         kwargs = local.get(names[1])
         if kwargs:
-            _add_fields(attributes, kwargs)
+            _add_fields(attributes, kwargs, clean)
     while frame is not None and frame.f_code.co_filename == wrapper_file:
         frame = frame.f_back
     if frame is None:
-        _plain_call(None, record, attributes)
+        _record_location(record, attributes)
     else:
         _location(frame, attributes)
 
