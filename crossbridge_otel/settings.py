@@ -119,6 +119,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("retry_budget", "float", 60.0,
             "Upper bound in seconds, on a monotonic clock, for all attempts of one retried operation."),
     Setting("health_timeout", "float", 2.0, "Seconds one health probe may take."),
+    Setting("health_postgres", "str", "",
+            "PostgreSQL to health-check when no CrossBridge ProfileConfig is given: a libpq DSN or "
+            "`postgresql://` URL."),
+    Setting("health_influxdb", "str", "",
+            "InfluxDB base URL to health-check (`GET <url>/health`) when no ProfileConfig is given."),
+    Setting("health_coverage_db", "str", "",
+            "Path of CrossBridge's coverage SQLite database to health-check (opened read-only)."),
     Setting("rate_limits", "str", "",
             "Token buckets for high-volume operations: `key=capacity/seconds`, comma-separated, "
             "e.g. `translation=10/60,execution=4/1`."),
