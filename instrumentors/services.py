@@ -1,0 +1,198 @@
+"""Services instrumentation: ``services.logging_service``, the sidecar API and the remote sidecar client.
+
+Enabled by the ``crossbridge_services`` entry point under ``opentelemetry-instrument``; in code::
+
+    from crossbridge_otel.instrumentors.services import ServicesInstrumentor
+    ServicesInstrumentor().instrument(tracer_provider=..., meter_provider=...)
+
+Every span carries ``crossbridge.area=services``, ``crossbridge.category`` (``orchestration`` for the
+sidecar modules, ``general`` for the logging service) and ``code.function.name``. Attribute names are short
+for ``crossbridge.services.<name>``. What is traced:
+
+- ``services.logging.setup`` (``setup_logging``): ``log_level``, ``log_file`` (file name only).
+  ``services.logging.secure`` (``configure_secure_logging``): ``root_handlers``.
+- ``services.sidecar.api.init`` (``SidecarAPIServer.__init__``): ``host``, ``port``. It also adds a small
+  ASGI middleware to the server's FastAPI app: every HTTP request's span gets ``crossbridge.area``,
+  ``crossbridge.category``, ``route`` (the route template, e.g. ``/events/batch``) and ``status_code``.
+  With opentelemetry-instrumentation-fastapi the span is FastAPI's server span (a root, or a child of the
+  caller's trace when the request carries ``traceparent``); without it the middleware opens a
+  ``services.sidecar.request`` server span itself. 4xx/5xx → ERROR ``http_<code>`` on our own span.
+- ``services.sidecar.send`` (``RemoteSidecarClient._send_batch_with_retry``): ``events``; CrossBridge's own
+  retry loop (``retry_attempts`` tries, 1 s, 2 s... after an exception; a non-200 is retried at once) is
+  one ``retry`` event per failed try (``error.type`` the exception class or the HTTP status code) and
+  ``retry.attempts``; a dropped batch (``False``) → ERROR ``sidecar_send_failed``. The httpx spans of
+  each try are its children. The client sends from its own thread; the span's parent is the context the
+  client was created in (opentelemetry-instrumentation-threading), else it is a root.
+- ``services.sidecar.event`` (``RemoteSidecarClient.send_event``): high-frequency, counted on the enclosing
+  span as ``crossbridge.services.sidecar.event.count`` (a span each with ``CROSSBRIDGE_OTEL_PER_EVENT_SPANS``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from opentelemetry import context as context_api
+from opentelemetry import trace as trace_api
+from opentelemetry.trace import Span, SpanKind, Tracer
+
+from crossbridge_otel._guard import report_failure
+from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
+from crossbridge_otel.targets import Attrs, Invoker, InvokerEnv, Target, arg, failed_if_false, size
+from crossbridge_otel.wrapping import mark_failure
+
+from ._support import AttemptObserver, after_call, bounded, file_name
+
+__all__ = ["ServicesInstrumentor"]
+
+_P = "crossbridge.services."
+_API = "services.sidecar_api"
+_CLIENT = "services.sidecar_client"
+_LOGGING = "services.logging_service"
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class _State:
+    """The instrumentor's tracer, for the request spans opened without a FastAPI instrumentation."""
+
+    tracer: Tracer | None = None
+
+
+class _RequestAttributes:
+    """ASGI middleware: crossbridge attributes on each request's span (FastAPI's server span or our own)."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], static: Attrs) -> None:
+        self.app = app
+        self.static = dict(static)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        span, own, token = trace_api.get_current_span(), False, None
+        tracer = _State.tracer
+        if not span.is_recording() and tracer is not None:
+            span = tracer.start_span("services.sidecar.request", kind=SpanKind.SERVER,
+                                     attributes={"http.request.method": str(scope.get("method", ""))})
+            own, token = True, context_api.attach(trace_api.set_span_in_context(span))
+        done: list[bool] = []
+
+        def finish(code: int | None) -> None:
+            if done:
+                return
+            done.append(True)
+            try:
+                self._finish(span, scope, code, own)
+            except Exception as exc:
+                report_failure("sidecar API request attributes", exc)
+
+        async def send_and_see(message: MutableMapping[str, Any]) -> None:
+            # at response start: FastAPI's instrumentation may end its span once the body is sent
+            if message.get("type") == "http.response.start":
+                finish(int(message.get("status", 0)))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_see)
+        finally:
+            finish(None)
+            if token is not None:
+                context_api.detach(token)
+            if own:
+                span.end()
+
+    def _finish(self, span: Span, scope: Scope, code: int | None, own: bool) -> None:
+        if not span.is_recording():
+            return
+        route = getattr(scope.get("route"), "path", None)
+        span.set_attributes({**self.static, _P + "route": bounded(route or "unmatched", 128)})
+        if code is not None:
+            span.set_attribute(_P + "status_code", code)
+            if own:
+                span.set_attribute("http.response.status_code", code)
+                if code >= 400:
+                    mark_failure(span, (f"http_{code}", f"HTTP {code}"))
+
+
+def _api_after(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
+    app = getattr(args[0], "app", None)
+    if app is not None and hasattr(app, "add_middleware"):
+        static = {"crossbridge.area": "services", "crossbridge.category": "orchestration"}
+        app.add_middleware(_RequestAttributes, static=static)
+
+
+class _ObservedClient:
+    """The client's ``httpx.AsyncClient`` with ``post`` observed as attempts (everything else delegated)."""
+
+    def __init__(self, client: Any, observer: AttemptObserver) -> None:
+        self._client = client
+        self.post = observer.wrap_async(client.post, _non_200)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def _non_200(response: Any) -> tuple[str, str] | None:
+    code = getattr(response, "status_code", None)
+    return None if code == 200 else (str(code), f"sidecar returned HTTP {code}")
+
+
+async def _observed_send(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
+    owner = args[0]
+    client = getattr(owner, "_client", None)
+    if client is None or not callable(getattr(client, "post", None)):
+        return await original(*args, **kwargs)
+    attempts = getattr(getattr(owner, "config", None), "retry_attempts", 1)
+    observer = AttemptObserver(span, max(1, int(attempts or 1)))
+    owner._client = _ObservedClient(client, observer)
+    try:
+        return await original(*args, **kwargs)
+    finally:
+        owner._client = client
+        observer.finish()
+
+
+def _send_invoker(target: Target, env: InvokerEnv) -> Invoker | None:
+    return _observed_send
+
+
+def _setup_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+    return {_P + "log_level": bounded(arg(args, kwargs, 0, "log_level", "INFO"), 16)}
+
+
+def _secure_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+    import logging
+
+    return {_P + "root_handlers": len(logging.getLogger().handlers)}
+
+
+class ServicesInstrumentor(CrossBridgeInstrumentor):
+    """Traces CrossBridge's ``services`` package: see the module docstring for the table."""
+
+    area = "services"
+    category = "orchestration"
+    module_categories = {_LOGGING: "general"}
+    observed_retries = {_CLIENT: "RemoteSidecarClient._send_batch_with_retry (retry events)"}
+    targets = (
+        Target(_LOGGING, "setup_logging", "services.logging.setup", call_attributes=_setup_call,
+               result_attributes=lambda path: {_P + "log_file": file_name(path)}),
+        Target(_LOGGING, "configure_secure_logging", "services.logging.secure", call_attributes=_secure_call),
+        Target(_API, "SidecarAPIServer.__init__", "services.sidecar.api.init",
+               call_attributes=lambda a, kw: {_P + "host": bounded(arg(a, kw, 2, "host", "0.0.0.0"), 64),
+                                              _P + "port": arg(a, kw, 3, "port", 8765)},
+               invoker=after_call(_api_after)),
+        Target(_CLIENT, "RemoteSidecarClient._send_batch_with_retry", "services.sidecar.send",
+               call_attributes=lambda a, kw: {_P + "events": size(arg(a, kw, 1, "events"))},
+               outcome=failed_if_false("sidecar_send_failed", "the batch was dropped after every attempt failed"),
+               invoker=_send_invoker),
+        Target(_CLIENT, "RemoteSidecarClient.send_event", "services.sidecar.event", mode="count"),
+    )
+
+    def _on_instrument(self, **kwargs: Any) -> None:
+        _State.tracer = self._tracer
+
+    def _on_uninstrument(self) -> None:
+        _State.tracer = None
