@@ -1,0 +1,188 @@
+"""Runtime instrumentation: CrossBridge's ``core.runtime`` retry loop, health registry and rate limiter.
+
+Enabled by the ``crossbridge_runtime`` entry point under ``opentelemetry-instrument``; in code::
+
+    from crossbridge_otel.instrumentors.runtime import RuntimeInstrumentor
+    RuntimeInstrumentor().instrument(tracer_provider=..., meter_provider=...)
+
+Every span carries ``crossbridge.area=runtime``, ``crossbridge.category=general`` and ``code.function.name``.
+
+============================  ==========================================  ======================================
+span                          attributes                                  outcome
+============================  ==========================================  ======================================
+``runtime.retry``             ``crossbridge.runtime.retry.max_attempts``,  the loop's exception (re-raised as is)
+(``retry_with_backoff``, and  ``retry.attempts``; one ``retry`` event per
+so ``@retryable``)            failed attempt (``retry.delay_s`` measured)
+``runtime.health.check``      ``crossbridge.runtime.health.check``,        not healthy → ERROR ``health_<status>``
+(``HealthRegistry.run``)      ``.status``; gauge ``crossbridge.health.     with the check's message
+                              status`` {check}
+``runtime.health.run_all``    ``.overall_status``, ``.passed``,            not healthy → ERROR
+                              ``.failed``, ``.total``                     ``health_<overall_status>``
+``runtime.rate_limit.check``  ``crossbridge.runtime.rate_limit.key``,      denied → ERROR ``rate_limited`` and a
+(``RateLimiter.check``, and   ``.capacity``, ``.window_s``, ``.allowed``    ``rate_limit.denied`` event
+so ``check_rate_limit``)
+============================  ==========================================  ======================================
+
+CrossBridge's own retry loop is *observed*, never repeated: the function handed to ``retry_with_backoff`` is
+wrapped so each call is an attempt; attempts do not multiply. Its default ``RetryPolicy`` does not retry
+``requests``/``psycopg2``/``sqlite3`` exceptions (TARGETS §9): such a failure shows as one attempt.
+
+Broken in CrossBridge, documented rather than wrapped: ``with_database_retry`` always raises ``TypeError``
+(``retry_with_backoff() got an unexpected keyword argument 'policy_name'``) and never runs the decorated
+function; on the ``runtime.retry`` span that call shows ``retry.attempts=0``. ``register_database_health_check``,
+``HardenedDatabaseConnection``, the ``with_*_retry`` decorators and ``Hardened*`` wrappers of the other
+``*_integration`` modules raise ``TypeError``/``ImportError`` when used. Use the crossbridge-otel retry layer
+(``crossbridge_otel.retry``) and health checks (``crossbridge_otel.health``) instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry.trace import Span
+
+from crossbridge_otel._guard import report_failure
+from crossbridge_otel.attempts import AttemptLog, tally_for
+from crossbridge_otel.health import health_gauge
+from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
+from crossbridge_otel.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg
+
+__all__ = ["RuntimeInstrumentor"]
+
+_R = "crossbridge.runtime."
+
+
+def _enum(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+# -- retry_with_backoff: observed, not repeated --------------------------------------------------------
+
+
+def _retry_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+    policy = arg(args, kwargs, 1, "policy")
+    return {_R + "retry.max_attempts": getattr(policy, "max_attempts", 3)}
+
+
+def _observe_loop(target: Target, env: InvokerEnv) -> Invoker:
+    tally = tally_for(env.meter, env.area, target.span)
+
+    def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
+        log = None
+        try:
+            policy = arg(args, kwargs, 1, "policy")
+            func = arg(args, kwargs, 0, "func")
+            if callable(func):
+                log = AttemptLog(span, max_attempts=int(getattr(policy, "max_attempts", 3)), tally=tally)
+                if args:
+                    args = (log.wrap(func), *args[1:])
+                else:
+                    kwargs = {**kwargs, "func": log.wrap(func)}
+        except Exception as exc:
+            report_failure("runtime retry observation", exc)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            if log is not None:
+                try:
+                    log.close()
+                except Exception as exc:
+                    report_failure("runtime retry observation", exc)
+
+    return invoke
+
+
+# -- health registry ------------------------------------------------------------------------------------
+
+
+def _check_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+    return {_R + "health.check": str(arg(args, kwargs, 1, "name"))[:100]}
+
+
+def _check_result(result: Any) -> Attrs:
+    return {_R + "health.status": _enum(getattr(result, "status", None))}
+
+
+def _check_outcome(result: Any) -> Failure:
+    status = _enum(getattr(result, "status", None))
+    if status in (None, "healthy"):
+        return None
+    return (f"health_{status}", str(getattr(result, "message", "") or status))
+
+
+def _gauged(target: Target, env: InvokerEnv) -> Invoker:
+    gauge = health_gauge(env.meter)
+
+    def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
+        result = original(*args, **kwargs)
+        try:
+            name = str(arg(args, kwargs, 1, "name"))[:100]
+            gauge.set(1 if _enum(getattr(result, "status", None)) == "healthy" else 0, {"check": name})
+        except Exception as exc:
+            report_failure("runtime health gauge", exc)
+        return result
+
+    return invoke
+
+
+def _all_result(result: Any) -> Attrs:
+    if not isinstance(result, dict):
+        return {}
+    return {_R + "health.overall_status": result.get("overall_status"), _R + "health.passed": result.get("passed"),
+            _R + "health.failed": result.get("failed"), _R + "health.total": result.get("total_checks")}
+
+
+def _all_outcome(result: Any) -> Failure:
+    overall = result.get("overall_status") if isinstance(result, dict) else None
+    if overall in (None, "healthy"):
+        return None
+    return (f"health_{overall}", f"{result.get('failed')} of {result.get('total_checks')} health checks failed")
+
+
+# -- rate limiter -----------------------------------------------------------------------------------------
+
+
+def _limit_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+    return {_R + "rate_limit.key": str(arg(args, kwargs, 1, "key"))[:100],
+            _R + "rate_limit.capacity": arg(args, kwargs, 2, "capacity"),
+            _R + "rate_limit.window_s": arg(args, kwargs, 3, "window_seconds")}
+
+
+def _limit_result(result: Any) -> Attrs:
+    return {_R + "rate_limit.allowed": bool(result)}
+
+
+def _limit_outcome(result: Any) -> Failure:
+    return ("rate_limited", "CrossBridge RateLimiter denied the request") if result is False else None
+
+
+def _denials(target: Target, env: InvokerEnv) -> Invoker:
+    def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
+        result = original(*args, **kwargs)
+        if result is False:
+            try:
+                span.add_event("rate_limit.denied", {"rate_limit.key": str(arg(args, kwargs, 1, "key"))[:100]})
+            except Exception as exc:
+                report_failure("runtime rate limit event", exc)
+        return result
+
+    return invoke
+
+
+class RuntimeInstrumentor(CrossBridgeInstrumentor):
+    """``core.runtime``: retry loop attempts, health checks (and the health gauge), rate-limit denials."""
+
+    area = "runtime"
+    category = "general"
+    targets = (
+        Target("core.runtime.retry", "retry_with_backoff", "runtime.retry", call_attributes=_retry_call,
+               invoker=_observe_loop),
+        Target("core.runtime.health", "HealthRegistry.run", "runtime.health.check", call_attributes=_check_call,
+               result_attributes=_check_result, outcome=_check_outcome, invoker=_gauged),
+        Target("core.runtime.health", "HealthRegistry.run_all", "runtime.health.run_all",
+               result_attributes=_all_result, outcome=_all_outcome),
+        Target("core.runtime.rate_limit", "RateLimiter.check", "runtime.rate_limit.check",
+               call_attributes=_limit_call, result_attributes=_limit_result, outcome=_limit_outcome,
+               invoker=_denials),
+    )
