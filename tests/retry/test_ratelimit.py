@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import retry_events
+from retry_support import retry_events
 
 from crossbridge_otel.ratelimit import TokenBucket, parse_rate_limits, rate_limit, reset_buckets
 from crossbridge_otel.retry import retry

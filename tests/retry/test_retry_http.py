@@ -7,8 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
-from conftest import attempts_by_outcome, retry_events
 from opentelemetry.trace import StatusCode
+from retry_support import attempts_by_outcome, retry_events
 
 from crossbridge_otel.retry import retry
 from crossbridge_otel.targets import Target

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from conftest import attempts_by_outcome, retry_events
 from opentelemetry.trace import StatusCode
+from retry_support import attempts_by_outcome, retry_events
 
 from crossbridge_otel.retry import retry
 from crossbridge_otel.targets import Target, failed_if_false

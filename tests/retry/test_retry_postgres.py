@@ -8,8 +8,8 @@ import time
 import uuid
 
 import pytest
-from conftest import retry_events
 from opentelemetry.trace import StatusCode
+from retry_support import retry_events
 
 from crossbridge_otel.settings import load as load_settings
 
