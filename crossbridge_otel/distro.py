@@ -13,6 +13,7 @@ from typing import Any
 from opentelemetry.instrumentation.dependencies import DependencyConflictError
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 
+from crossbridge_otel import libraries
 from crossbridge_otel._guard import report_failure
 
 __all__ = ["DEFAULTS", "CrossBridgeDistro"]
@@ -34,13 +35,15 @@ class CrossBridgeDistro(BaseDistro):  # type: ignore[misc]
     """Sets environment defaults; see the module docstring."""
 
     def _configure(self, **kwargs: Any) -> None:
-        for name, value in DEFAULTS.items():
+        for name, value in {**DEFAULTS, **libraries.ENV_DEFAULTS}.items():
             os.environ.setdefault(name, value)
         if not _names_service(os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")):
             os.environ.setdefault("OTEL_SERVICE_NAME", "crossbridge")
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
         try:
+            # contrib libraries get our configuration (URL redaction hooks, ...): crossbridge_otel.libraries
+            kwargs = {**libraries.instrument_kwargs(entry_point.name), **kwargs}
             super().load_instrumentor(entry_point, **kwargs)
         except (ImportError, DependencyConflictError):
             # opentelemetry-instrument already handles these per entry point (a library that is not
