@@ -173,3 +173,17 @@ def test_secrets_in_text_and_fields_are_redacted(bridged, telemetry, cb, unique)
     a = attrs(record)
     assert a["crossbridge.log.password"] == "***"
     assert a["crossbridge.log.user"] == "bob"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["postgresql://app:pw@db/x", "Authorization: Bearer abc.def", "--password hunter2", "api_key=1234",
+     "Token xyz", "secret: s", "pwd=1", "credentials=a", "session_id=9", "cookie=c", "ACCESS-KEY=k"],
+)
+def test_redaction_precheck_never_skips_text_that_redaction_changes(text):
+    """The cheap precheck flags every text whose redaction changes it, so skipping redaction is safe."""
+    from crossbridge_otel.loghandler import _suspect
+    from crossbridge_otel.redaction import redact
+
+    assert redact(text) != text
+    assert _suspect(text)
