@@ -2,10 +2,11 @@
 
 - :func:`after_call`: an invoker factory that reads attributes from ``self`` (or the arguments) once the
   call is over, for the values CrossBridge only decides inside the call (the parser chosen, ...);
-- :class:`AttemptObserver`: makes CrossBridge's *own* retry loops visible as ``retry`` span events
-  (TELEMETRY.md) without adding a second retry: it wraps the callable each attempt calls and records a
-  failed attempt when the next one starts (``retry.delay_s`` is the measured pause) or, for the last one,
-  when the operation ends (``retry.will_retry`` false);
+- :func:`observer`: makes CrossBridge's *own* retry loops visible as ``retry`` span events (TELEMETRY.md)
+  without adding a second retry, on top of :func:`crossbridge_otel.retry.observe_attempts`: it wraps the
+  callable each attempt calls, and also reads failures CrossBridge only returns (a FAILED result, a non-200
+  response); a failed attempt is recorded when the next one starts (``retry.delay_s`` is the measured
+  pause) or, for the last one, when the operation ends (``retry.will_retry`` false);
 - value helpers that keep attributes bounded (enum values, short text, file names).
 
 Everything that runs on the application's call path is behind the guard.
@@ -15,18 +16,17 @@ from __future__ import annotations
 
 import functools
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.trace import Span
 
 from crossbridge_otel._guard import report_failure
+from crossbridge_otel.attempts import AttemptLog, tally_for
 from crossbridge_otel.redaction import redact
-from crossbridge_otel.retry import record_attempt
 from crossbridge_otel.targets import Invoker, InvokerEnv, Target
 
-__all__ = ["AttemptObserver", "after_call", "bounded", "enum_value", "file_name", "looks_like_path"]
+__all__ = ["AttemptObserver", "after_call", "bounded", "enum_value", "file_name", "looks_like_path", "observer"]
 
 _MAX_TEXT = 256
 
@@ -82,45 +82,9 @@ def after_call(read: AfterFn) -> Callable[[Target, InvokerEnv], Invoker]:
     return factory
 
 
-class AttemptObserver:
-    """Records the attempts of a retry loop CrossBridge runs itself, as ``retry`` events on ``span``."""
-
-    def __init__(self, span: Span, max_attempts: int) -> None:
-        self.span = span
-        self.max_attempts = max(1, int(max_attempts))
-        self.attempts = 0
-        self._pending: tuple[BaseException | None, str | None, str | None, float] | None = None
-
-    def begin(self) -> None:
-        """An attempt starts: the previous failure (if any) was retried after the measured pause."""
-        try:
-            self.attempts += 1
-            if self._pending is not None:
-                exc, error, message, failed_at = self._pending
-                self._pending = None
-                record_attempt(self.span, attempt=self.attempts - 1, max_attempts=self.max_attempts,
-                               will_retry=True, delay_s=time.perf_counter() - failed_at, exc=exc,
-                               error=error, message=message)
-        except Exception as exc:
-            report_failure("retry observation (begin)", exc)
-
-    def failed(self, exc: BaseException | None = None, *, error: str | None = None,
-               message: str | None = None) -> None:
-        """The current attempt failed (an exception, or a failure CrossBridge only returns)."""
-        self._pending = (exc, error, message, time.perf_counter())
-
-    def finish(self) -> None:
-        """The operation is over: a failure still pending was the last attempt; sets ``retry.attempts``."""
-        try:
-            if self._pending is not None:
-                exc, error, message, _ = self._pending
-                self._pending = None
-                record_attempt(self.span, attempt=self.attempts, max_attempts=self.max_attempts,
-                               will_retry=False, delay_s=0.0, exc=exc, error=error, message=message)
-            if self.attempts:
-                self.span.set_attribute("retry.attempts", self.attempts)
-        except Exception as exc:
-            report_failure("retry observation (finish)", exc)
+class AttemptObserver(AttemptLog):
+    """An :class:`~crossbridge_otel.attempts.AttemptLog` whose wrappers also read failures CrossBridge only
+    returns (``failure(result)``), for sync and async callables; use :func:`observer` to build one."""
 
     def wrap(self, func: Callable[..., Any],
              failure: Callable[[Any], tuple[str, str] | None] | None = None) -> Callable[..., Any]:
@@ -128,7 +92,7 @@ class AttemptObserver:
 
         @functools.wraps(func)
         def attempt(*args: Any, **kwargs: Any) -> Any:
-            self.begin()
+            self._guarded(self.start)
             try:
                 result = func(*args, **kwargs)
             except BaseException as exc:
@@ -145,7 +109,7 @@ class AttemptObserver:
 
         @functools.wraps(func)
         async def attempt(*args: Any, **kwargs: Any) -> Any:
-            self.begin()
+            self._guarded(self.start)
             try:
                 result = await func(*args, **kwargs)
             except BaseException as exc:
@@ -156,13 +120,30 @@ class AttemptObserver:
 
         return attempt
 
-    def _check(self, result: Any, failure: Callable[[Any], tuple[str, str] | None] | None) -> None:
-        if failure is None:
-            return
+    def finish(self) -> None:
+        """End of the loop (guarded :meth:`close`)."""
+        self._guarded(self.close)
+
+    def _guarded(self, step: Callable[[], None]) -> None:
         try:
-            found = failure(result)
+            step()
         except Exception as exc:
-            report_failure("retry observation (result)", exc)
-            return
+            report_failure("observing CrossBridge's retry loop", exc)
+
+    def _check(self, result: Any, failure: Callable[[Any], tuple[str, str] | None] | None) -> None:
+        found = None
+        if failure is not None:
+            try:
+                found = failure(result)
+            except Exception as exc:
+                report_failure("observing CrossBridge's retry loop (result)", exc)
         if found is not None:
             self.failed(None, error=found[0], message=found[1])
+        else:
+            self._guarded(self.succeeded)
+
+
+def observer(span: Span, max_attempts: int, target: Target, env: InvokerEnv) -> AttemptObserver:
+    """An observer of CrossBridge's own loop on ``span``; attempts also counted in ``crossbridge.retry.attempts``."""
+    return AttemptObserver(span, max_attempts=max(1, int(max_attempts)),
+                           tally=tally_for(env.meter, env.area, target.span))

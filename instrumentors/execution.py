@@ -62,7 +62,7 @@ from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
 from crossbridge_otel.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg, size
 from crossbridge_otel.wrapping import mark_failure
 
-from ._support import AttemptObserver, after_call, bounded, enum_value, file_name
+from ._support import after_call, bounded, enum_value, file_name, observer
 
 __all__ = ["ExecutionInstrumentor"]
 
@@ -188,15 +188,15 @@ def _retry_strategy_invoker(target: Target, env: InvokerEnv) -> Invoker:
 
     def invoke(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
         strategy = args[0]
-        observer = AttemptObserver(span, int(getattr(strategy, "max_retries", 0)) + 1)
+        attempts = observer(span, int(getattr(strategy, "max_retries", 0)) + 1, target, env)
         if len(args) > 2:
-            args = (*args[:2], observer.wrap(args[2], _test_result_failed), *args[3:])
+            args = (*args[:2], attempts.wrap(args[2], _test_result_failed), *args[3:])
         elif "executor_func" in kwargs:
-            kwargs = {**kwargs, "executor_func": observer.wrap(kwargs["executor_func"], _test_result_failed)}
+            kwargs = {**kwargs, "executor_func": attempts.wrap(kwargs["executor_func"], _test_result_failed)}
         try:
             return original(*args, **kwargs)
         finally:
-            observer.finish()
+            attempts.finish()
 
     return invoke
 

@@ -51,7 +51,7 @@ from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
 from crossbridge_otel.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg, size
 from crossbridge_otel.wrapping import mark_failure
 
-from ._support import AttemptObserver, bounded, enum_value
+from ._support import bounded, enum_value, observer
 
 __all__ = ["PHASES", "OrchestrationInstrumentor"]
 
@@ -234,10 +234,10 @@ def _task_invoker(target: Target, env: InvokerEnv) -> Invoker | None:
     def invoke(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
         task = arg(args, kwargs, 1, "task")
         func: Any = getattr(task, "callable", None)
-        observer = AttemptObserver(span, int(getattr(task, "max_retries", 0) or 0) + 1)
+        attempts = observer(span, int(getattr(task, "max_retries", 0) or 0) + 1, target, env)
         swapped = callable(func)
         if swapped:
-            task.callable = observer.wrap(func)
+            task.callable = attempts.wrap(func)
         try:
             status = original(*args, **kwargs)
             _task_error.set(getattr(task, "error", None))
@@ -246,7 +246,7 @@ def _task_invoker(target: Target, env: InvokerEnv) -> Invoker | None:
         finally:
             if swapped:
                 task.callable = func
-            observer.finish()
+            attempts.finish()
 
     return invoke
 

@@ -41,7 +41,7 @@ from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
 from crossbridge_otel.retry import retry
 from crossbridge_otel.targets import Attrs, Invoker, InvokerEnv, Target, arg, size
 
-from ._support import AttemptObserver, bounded
+from ._support import bounded, observer
 
 __all__ = ["READS", "WRITES", "RepoInstrumentor"]
 
@@ -107,8 +107,8 @@ def _pr_invoker(target: Target, env: InvokerEnv) -> Invoker | None:
         post = getattr(connector, "_post", None)
         if not callable(post):
             return original(*args, **kwargs)
-        observer = AttemptObserver(span, _PR_ATTEMPTS)
-        observed = observer.wrap(post)
+        attempts = observer(span, _PR_ATTEMPTS, target, env)
+        observed = attempts.wrap(post)
         caller = threading.get_ident()
 
         def _post(*a: Any, **kw: Any) -> Any:
@@ -125,7 +125,7 @@ def _pr_invoker(target: Target, env: InvokerEnv) -> Invoker | None:
                 connector._post = post
             else:
                 del connector._post
-            observer.finish()
+            attempts.finish()
 
     return invoke
 

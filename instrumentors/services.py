@@ -41,7 +41,7 @@ from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
 from crossbridge_otel.targets import Attrs, Invoker, InvokerEnv, Target, arg, failed_if_false, size
 from crossbridge_otel.wrapping import mark_failure
 
-from ._support import AttemptObserver, after_call, bounded, file_name
+from ._support import AttemptObserver, after_call, bounded, file_name, observer
 
 __all__ = ["ServicesInstrumentor"]
 
@@ -127,9 +127,9 @@ def _api_after(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result
 class _ObservedClient:
     """The client's ``httpx.AsyncClient`` with ``post`` observed as attempts (everything else delegated)."""
 
-    def __init__(self, client: Any, observer: AttemptObserver) -> None:
+    def __init__(self, client: Any, attempts: AttemptObserver) -> None:
         self._client = client
-        self.post = observer.wrap_async(client.post, _non_200)
+        self.post = attempts.wrap_async(client.post, _non_200)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -140,23 +140,24 @@ def _non_200(response: Any) -> tuple[str, str] | None:
     return None if code == 200 else (str(code), f"sidecar returned HTTP {code}")
 
 
-async def _observed_send(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-    owner = args[0]
-    client = getattr(owner, "_client", None)
-    if client is None or not callable(getattr(client, "post", None)):
-        return await original(*args, **kwargs)
-    attempts = getattr(getattr(owner, "config", None), "retry_attempts", 1)
-    observer = AttemptObserver(span, max(1, int(attempts or 1)))
-    owner._client = _ObservedClient(client, observer)
-    try:
-        return await original(*args, **kwargs)
-    finally:
-        owner._client = client
-        observer.finish()
-
-
 def _send_invoker(target: Target, env: InvokerEnv) -> Invoker | None:
-    return _observed_send
+    """Observes the client's own loop: every ``post`` of the shared ``httpx.AsyncClient`` is one attempt."""
+
+    async def invoke(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
+        owner = args[0]
+        client = getattr(owner, "_client", None)
+        if client is None or not callable(getattr(client, "post", None)):
+            return await original(*args, **kwargs)
+        tries = getattr(getattr(owner, "config", None), "retry_attempts", 1)
+        attempts = observer(span, max(1, int(tries or 1)), target, env)
+        owner._client = _ObservedClient(client, attempts)
+        try:
+            return await original(*args, **kwargs)
+        finally:
+            owner._client = client
+            attempts.finish()
+
+    return invoke
 
 
 def _setup_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:

@@ -103,6 +103,9 @@ def test_batch_task_retries_are_retry_events(orchestration, telemetry):
     assert events[0].attributes["retry.delay_s"] > 0
     assert task.attributes["retry.attempts"] == 2 == task.attributes[B + "attempts"]
     assert task.status.status_code != StatusCode.ERROR
+    counted = {p.attributes["outcome"]: p.value for p in telemetry.metric_points("crossbridge.retry.attempts")
+               if p.attributes["operation"] == "orchestration.batch.task"}
+    assert counted == {"retried": 1, "ok": 1}
 
 
 def test_batch_failed_task_marks_job_and_task(orchestration, telemetry):
