@@ -194,10 +194,15 @@ def audit_rows(instrumentors: Iterable[Any] | None = None) -> list[AuditRow]:
         observed = dict(getattr(cls, "observed_retries", {}) or {})
         for module, targets in by_module.items():
             traced, traced_ok = _traced(cls.area, module, targets, states)
+            if module in UNPATCHABLE and not traced_ok:
+                traced = f"cannot be traced: {UNPATCHABLE[module][1]}"
             logs, logs_ok = _logs(module)
             rows.append(AuditRow(cls.area, module, traced, traced_ok, logs, logs_ok,
                                  _retry(module, targets, observed), _health(module, settings)))
+    listed = {row.module for row in rows}
     for module, (area, reason) in UNPATCHABLE.items():
+        if module in listed:
+            continue
         rows.append(AuditRow(area, module, f"cannot be traced: {reason}", False, "n/a", False, "n/a", "n/a"))
     rows.sort(key=lambda r: (AUDITED_AREAS.index(r.area) if r.area in AUDITED_AREAS else 99, r.module))
     return rows

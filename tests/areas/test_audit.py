@@ -51,10 +51,13 @@ def test_logs_column_follows_the_log_bridge(instrument):
 
 
 def test_unpatchable_modules_are_listed_with_the_reason():
-    """cypress_hook and robot_parser are in the audit, with why they cannot be traced."""
+    """cypress_hook and robot_parser are in the audit once, with why they cannot be traced."""
     rows = audit_rows([])
     assert {r.module for r in rows} == set(UNPATCHABLE)
     assert "SyntaxError" in _row(rows, "core.profiling.hooks.cypress_hook").traced
+    profiling = pytest.importorskip("crossbridge_otel.instrumentors.profiling")
+    row = _row(audit_rows([profiling.ProfilingInstrumentor]), "core.profiling.hooks.cypress_hook")
+    assert row.traced.startswith("cannot be traced") and not row.traced_ok
 
 
 def test_health_column_reports_configuration(monkeypatch):
