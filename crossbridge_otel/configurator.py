@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry.sdk._configuration import _BaseConfigurator
-
 from crossbridge_otel._guard import report_failure
 from crossbridge_otel.settings import load as load_settings
 
@@ -23,8 +21,17 @@ def active_pipeline() -> Any:
     return _active[0] if _active else None
 
 
-class CrossBridgeConfigurator(_BaseConfigurator):
-    """Builds the providers through :mod:`crossbridge_otel.pipeline`."""
+class CrossBridgeConfigurator:
+    """Builds the providers through :mod:`crossbridge_otel.pipeline`.
+
+    ``opentelemetry-instrument`` only calls ``configure(**kwargs)`` on the entry point's instance, so this
+    does not subclass the SDK's ``_BaseConfigurator``: importing ``opentelemetry.sdk._configuration`` pulls
+    in the SDK's whole environment-driven set-up that we never use (start-up budget).
+    """
+
+    def configure(self, **kwargs: Any) -> None:
+        """Entry-point API of ``opentelemetry_configurator``."""
+        self._configure(**kwargs)
 
     def _configure(self, **kwargs: Any) -> None:
         try:

@@ -140,6 +140,10 @@ class _DeadlineMetricExporter(MetricExporter):
         self.deadline: float | None = None
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
+        if not _has_points(metrics_data):
+            # Nothing recorded: building the exporter (requests, protobuf) and dialling the collector at
+            # the exit of every `python -c pass` would cost start-up budget and, collector down, exit time.
+            return MetricExportResult.SUCCESS
         outcome: list[MetricExportResult] = []
 
         def run() -> None:
@@ -172,6 +176,15 @@ class _DeadlineMetricExporter(MetricExporter):
                 exporter.shutdown()
             except Exception as exc:
                 report_failure("metric exporter shutdown", exc)
+
+
+def _has_points(metrics_data: MetricsData | None) -> bool:
+    if metrics_data is None:
+        return False
+    return any(
+        metric.data.data_points
+        for rm in metrics_data.resource_metrics for sm in rm.scope_metrics for metric in sm.metrics
+    )
 
 
 @dataclass
@@ -233,7 +246,8 @@ class Pipeline:
 def _observe_drops(pipeline: Pipeline) -> Callable[[CallbackOptions], Iterable[Observation]]:
     def observe(options: CallbackOptions) -> Iterable[Observation]:
         counts = pipeline.dropped()
-        return [Observation(counts["spans"], {"signal": "spans"}), Observation(counts["logs"], {"signal": "logs"})]
+        # Only once something was dropped: a zero here would make every process export metrics at exit.
+        return [Observation(count, {"signal": signal}) for signal, count in counts.items() if count]
 
     return observe
 

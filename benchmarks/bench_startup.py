@@ -1,0 +1,138 @@
+"""Start-up cost of `opentelemetry-instrument python -c pass`: this distribution vs the stock distro.
+
+    .venv/bin/python benchmarks/bench_startup.py [--rounds N]
+
+The stock side is a second virtual environment under .build/stock-otel-venv with opentelemetry-distro and
+opentelemetry-exporter-otlp at the same OpenTelemetry versions as ours (created on first run, reused after).
+Runs are interleaved (ours, stock, ours, ...) and medians compared. Budget: ours <= 0.6x stock.
+
+It also checks that, under our distribution, `python -c` imports no CrossBridge package (core, adapters,
+services, cli, persistence) and no grpc, and prints the heaviest imports (`python -X importtime`) to
+profile against.
+
+"ours" is measured twice: as this .venv is (with the optional contrib instrumentations of the
+`[libraries]` extra the tests install, each of which imports its library at start-up), and with just what
+the distribution itself installs (those extras disabled via OTEL_PYTHON_DISABLED_INSTRUMENTATIONS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+OURS = Path(sys.executable).parent
+STOCK_VENV = REPO / ".build" / "stock-otel-venv"
+STOCK = STOCK_VENV / "bin"
+CROSSBRIDGE = ("core", "adapters", "services", "cli", "persistence")
+# Contrib instrumentations of the optional [libraries] extra (not installed by the distribution itself).
+# Run from a neutral directory: the repository root holds crossbridge_otel.egg-info, whose entry points
+# `python -c` (cwd on sys.path) would otherwise load into the stock environment too.
+NEUTRAL_CWD = tempfile.gettempdir()
+OPTIONAL = ("requests", "httpx", "httpx2", "sqlite3", "sqlalchemy", "fastapi", "click", "asgi", "dbapi")
+
+
+def ensure_stock_venv() -> None:
+    """Create the stock venv once, with the OpenTelemetry versions this .venv has."""
+    if (STOCK / "opentelemetry-instrument").exists():
+        return
+    sdk = importlib.metadata.version("opentelemetry-sdk")
+    contrib = importlib.metadata.version("opentelemetry-instrumentation")
+    print(f"creating {STOCK_VENV} (opentelemetry-distro=={contrib}, opentelemetry-exporter-otlp=={sdk})")
+    base_python = Path(sys.base_prefix) / "bin" / "python3"
+    subprocess.run([str(base_python), "-m", "venv", str(STOCK_VENV)], check=True)
+    subprocess.run(
+        [str(STOCK / "pip"), "install", "-q", f"opentelemetry-distro=={contrib}",
+         f"opentelemetry-exporter-otlp=={sdk}"],
+        check=True,
+    )
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CROSSBRIDGE_OTEL_"))}
+    env.pop("PYTHONPATH", None)
+    env.update(extra)
+    return env
+
+
+def run_once(bin_dir: Path, env: dict[str, str], code: str = "pass") -> float:
+    started = time.perf_counter()
+    subprocess.run([str(bin_dir / "opentelemetry-instrument"), str(bin_dir / "python"), "-c", code],
+                   env=env, check=True, capture_output=True, cwd=NEUTRAL_CWD)
+    return time.perf_counter() - started
+
+
+def imported_modules(env: dict[str, str]) -> list[str]:
+    code = "import sys; print('\\n'.join(sorted(sys.modules)))"
+    done = subprocess.run([str(OURS / "opentelemetry-instrument"), str(OURS / "python"), "-c", code],
+                          env=env, check=True, capture_output=True, text=True, cwd=NEUTRAL_CWD)
+    return done.stdout.split()
+
+
+def heaviest_imports(env: dict[str, str], top: int = 12) -> list[tuple[int, str]]:
+    done = subprocess.run(
+        [str(OURS / "opentelemetry-instrument"), str(OURS / "python"), "-X", "importtime", "-c", "pass"],
+        env=env, capture_output=True, text=True, cwd=NEUTRAL_CWD,
+    )
+    rows = []
+    for line in done.stderr.splitlines():
+        match = re.match(r"import time:\s+\d+ \|\s+(\d+) \|\s+(\S.*)$", line)
+        if match and not match.group(2).startswith(" "):
+            rows.append((int(match.group(1)), match.group(2).strip()))
+    return sorted(rows, reverse=True)[:top]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    args = parser.parse_args(argv)
+    ensure_stock_venv()
+    disabled = ",".join(OPTIONAL)
+    envs = {
+        "ours (this .venv, incl. [libraries] extras)": (OURS, clean_env()),
+        "ours (the distribution alone)": (OURS, clean_env(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=disabled)),
+        "stock opentelemetry-distro": (STOCK, clean_env()),
+        "bare python -c pass (no instrumentation)": (None, clean_env()),
+    }
+    samples: dict[str, list[float]] = {name: [] for name in envs}
+    for name, (bin_dir, env) in envs.items():  # warm the file cache
+        if bin_dir is not None:
+            run_once(bin_dir, env)
+    for _ in range(args.rounds):
+        for name, (bin_dir, env) in envs.items():
+            if bin_dir is None:
+                started = time.perf_counter()
+                subprocess.run([str(OURS / "python"), "-c", "pass"], env=env, check=True, cwd=NEUTRAL_CWD)
+                samples[name].append(time.perf_counter() - started)
+            else:
+                samples[name].append(run_once(bin_dir, env))
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    stock = medians["stock opentelemetry-distro"]
+    print(f"`opentelemetry-instrument python -c pass`, medians of {args.rounds} interleaved runs")
+    print("| configuration | median | vs stock |")
+    print("|---|---|---|")
+    for name, value in medians.items():
+        print(f"| {name} | {value * 1000:.0f} ms | {value / stock:.2f}x |")
+    alone = medians["ours (the distribution alone)"] / stock
+    print(f"budget: the distribution alone <= 0.60x stock: {'yes' if alone <= 0.6 else 'NO'} ({alone:.2f}x)")
+
+    modules = imported_modules(clean_env())
+    leaked = [m for m in modules if m.split(".")[0] in (*CROSSBRIDGE, "grpc")]
+    print(f"modules imported by `python -c` under ours: {len(modules)}; CrossBridge or grpc among them: "
+          f"{leaked or 'none'}")
+    print("heaviest imports under ours, distribution alone (cumulative us, -X importtime):")
+    for micros, module in heaviest_imports(envs["ours (the distribution alone)"][1]):
+        print(f"  {micros:>8}  {module}")
+    return 0 if alone <= 0.6 and not leaked else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
