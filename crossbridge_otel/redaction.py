@@ -24,7 +24,7 @@ _KEY = (
 
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<secret>[^@/\s]+)@")
 _PAIR = re.compile(
-    rf"(?P<key>\b[\w.\-]*{_KEY}['\"]?)(?P<sep>\s*[=:]\s*)(?P<quote>['\"]?)(?P<value>[^\s'\"&;,]+)",
+    rf"(?P<key>\b[\w.\-]*{_KEY}['\"]?)(?P<sep>\s*[=:]\s*)(?P<quote>['\"]?)(?P<value>[^\s'\"&;,\])}}]+)",
     re.IGNORECASE,
 )
 _FLAG = re.compile(rf"(?P<flag>--?[\w\-]*{_KEY})(?P<sep>=|\s+)(?P<value>[^\s]+)", re.IGNORECASE)
