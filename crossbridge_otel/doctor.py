@@ -167,6 +167,7 @@ def collect(import_targets: bool = True) -> dict[str, Any]:
             row["state"] = State.MODULE_MISSING.value
             row["detail"] = imports.get(entry.module, "") or "not found on sys.path"
         targets.append(row)
+    sections = _optional_sections()  # the audit reads the live instrumentation state: before uninstrumenting
     for inst in instances:
         try:
             inst.uninstrument()
@@ -189,7 +190,7 @@ def collect(import_targets: bool = True) -> dict[str, Any]:
         "targets": targets,
         "imports": imports,
     }
-    report.update(_optional_sections())
+    report.update(sections)
     return report
 
 
@@ -252,10 +253,17 @@ def render(report: Mapping[str, Any]) -> str:
         name = f"{row['module']}.{row['qualname']}"
         detail = f"  ({row['detail']})" if row["detail"] and row["state"] != "patched" else ""
         lines.append(f"  {row['area']:<13} {name:<{width}}  {row['span']:<34} {row['state']}{detail}")
-    if report.get("health"):
+    if "health" in report:
         lines += ["", "Health checks"]
         for check in report["health"]:
-            lines.append(f"  {check}")
+            state = "healthy" if check["healthy"] else "UNHEALTHY"
+            detail = " ".join(str(check["detail"]).split())
+            lines.append(f"  {check['name']:<13} {state:<9} {check['duration_s'] * 1000:7.1f} ms  {detail}")
+        if not report["health"]:
+            lines.append(
+                "  none configured (set CROSSBRIDGE_OTEL_HEALTH_POSTGRES, CROSSBRIDGE_OTEL_HEALTH_INFLUXDB or "
+                "CROSSBRIDGE_OTEL_HEALTH_COVERAGE_DB)"
+            )
     if report.get("audit_text"):
         lines += ["", "Audit", report["audit_text"]]
     for key in ("audit_error", "health_error"):
