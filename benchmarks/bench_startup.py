@@ -59,6 +59,9 @@ def ensure_stock_venv() -> None:
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CROSSBRIDGE_OTEL_"))}
     env.pop("PYTHONPATH", None)
+    # An installed package has .pyc files (pip compiles them); with PYTHONDONTWRITEBYTECODE our editable
+    # sources would be compiled on every run while the stock side's are cached: not a fair comparison.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(extra)
     return env
 

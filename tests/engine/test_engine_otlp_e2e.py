@@ -113,3 +113,10 @@ def test_forked_child_exports_with_its_own_pid_and_instance_id(sink, program):
         parent_resource = parent_spans[0][0]
         assert parent_resource["process.pid"] != child_pid
         assert parent_resource["service.instance.id"] != child_resource["service.instance.id"]
+
+
+def test_process_that_records_nothing_never_dials_the_collector(sink):
+    """`python -c pass` under opentelemetry-instrument sends no request at all (no empty metric export at exit)."""
+    done = run_instrumented("pass", OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint)
+    assert done.returncode == 0, done.stderr
+    assert sink.requests == 0
