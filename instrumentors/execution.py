@@ -59,6 +59,7 @@ from opentelemetry.trace import Span
 
 from crossbridge_otel import subprocesses
 from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
+from crossbridge_otel.ratelimit import rate_limit
 from crossbridge_otel.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg, size
 from crossbridge_otel.wrapping import mark_failure
 
@@ -361,7 +362,7 @@ class ExecutionInstrumentor(CrossBridgeInstrumentor):
                call_attributes=_adapter_call("pytest"), result_attributes=_discover_result),
         Target("adapters.pytest.adapter", "PytestAdapter.run_tests", "execution.adapter.run",
                call_attributes=_adapter_call("pytest"), result_attributes=_adapter_results,
-               outcome=_adapter_outcome),
+               outcome=_adapter_outcome, invoker=rate_limit("execution")),
         *(Target("core.execution.strategies", f"{name}Strategy.execute", "execution.strategy",
                  call_attributes=_strategy_call(_STRATEGY_NAMES[name]), result_attributes=_strategy_result)
           for name in _STRATEGIES),

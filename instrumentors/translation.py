@@ -37,6 +37,7 @@ from typing import Any
 from opentelemetry.trace import Span
 
 from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
+from crossbridge_otel.ratelimit import rate_limit
 from crossbridge_otel.targets import Attrs, Failure, Target, arg, size
 
 from ._support import after_call, bounded, enum_value, file_name, looks_like_path
@@ -178,7 +179,8 @@ class TranslationInstrumentor(CrossBridgeInstrumentor):
         Target(_PIPELINE, "TranslationPipeline.__init__", "translation.setup", call_attributes=_setup_call,
                invoker=after_call(_setup_after)),
         Target(_PIPELINE, "TranslationPipeline.translate", "translation.translate", call_attributes=_translate_call,
-               result_attributes=_result_attrs, outcome=_result_outcome, invoker=after_call(_translate_after)),
+               result_attributes=_result_attrs, outcome=_result_outcome,
+               invoker=rate_limit("translation", then=after_call(_translate_after))),
         Target(_PIPELINE, "TranslationPipeline.translate_file", "translation.translate_file",
                call_attributes=_file_call, result_attributes=_result_attrs, outcome=_result_outcome,
                invoker=after_call(_file_after)),
