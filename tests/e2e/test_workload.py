@@ -25,6 +25,7 @@ from typing import Any
 
 import pipeline
 import pytest
+import workload as program
 
 WORKLOAD = pipeline.E2E_DIR / "workload.py"
 FIXTURES = pipeline.REPO_ROOT / "tests" / "fixtures" / "crossbridge"
@@ -418,7 +419,9 @@ def test_collector_killed_and_restarted_mid_run(
     assert collector.kill() == -9
     killed_at = time.monotonic()
     (tmp_path / "go").touch()
-    time.sleep(1.5)  # the program keeps creating spans; at least one export attempt hits the dead port
+    # The program keeps creating spans. Its exporter thread wakes every second, so a 2 s outage holds at least
+    # one whole export attempt (0.5 s with the short timeout) against the dead port.
+    time.sleep(2.0)
     assert run.proc.poll() is None, "the workload should still be running when the collector comes back"
     start_pipeline(jaeger, collector)  # same ports: Collector keeps the ones it picked
     outage_s = time.monotonic() - killed_at
@@ -426,7 +429,7 @@ def test_collector_killed_and_restarted_mid_run(
     rc = run.wait(timeout=120)
     assert rc == 0, run.output()
     done = run.wait_for_fact("phase", "done", timeout=1)
-    assert done["operations"] == 38  # its own output is complete
+    assert done["operations"] == program.STEADY_BEFORE + program.STEADY_AFTER  # its own output is complete
     exit_s = run.exited_at - run.last_statement_at()  # type: ignore[operator]
     print(f"\n[{service}] outage {outage_s:.2f}s; exit {exit_s:.3f}s after the last statement")
     assert exit_s < EXIT_BUDGET_S, run.output()
@@ -452,3 +455,31 @@ def test_collector_killed_and_restarted_mid_run(
         assert "export_failed" in "".join(run.stderr)
     else:
         assert dropped_spans == 0, run.output()
+
+
+# ------------------------------------------------------------------------------------- 3. the example
+def test_example_cli_script_trace_reaches_jaeger(jaeger: pipeline.Jaeger, collector: pipeline.Collector) -> None:
+    """examples/crossbridge-cli.sh (a CrossBridge CLI translate) produces one trace in Jaeger under its service."""
+    start_pipeline(jaeger, collector)
+    service = f"e2e-example-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": collector.otlp_http_url, "OTEL_SERVICE_NAME": service}
+    for name in ("PYTHONPATH", "TRACEPARENT", "TRACESTATE"):
+        env.pop(name, None)
+    done = subprocess.run(
+        ["bash", str(pipeline.REPO_ROOT / "examples" / "crossbridge-cli.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "page.goto" in done.stdout  # the translated test
+    traces = jaeger.wait_for_traces(
+        service, lambda found: {"translation.translate"} <= {s["operationName"] for s in found[0]["spans"]}
+    )
+    assert len(traces) == 1
+    spans = traces[0]["spans"]
+    translate = next(s for s in spans if s["operationName"] == "translation.translate")
+    assert tags(translate)["crossbridge.area"] == "translation"
+    assert translate["references"], "translation.translate should be a child of the CLI command's span"

@@ -32,7 +32,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 SCOPE = "crossbridge.e2e.workload"
 #: steady mode: operations before the pause, and after it (the collector is killed during the pause and
 #: restarted while the second part runs).
-STEADY_BEFORE, STEADY_AFTER, STEADY_PACE_S = 8, 30, 0.1
+STEADY_BEFORE, STEADY_AFTER, STEADY_PACE_S = 8, 35, 0.1
 
 
 def emit(**facts: object) -> None:
