@@ -56,7 +56,7 @@ def measure(variants: dict[str, Callable[[Any], Any]], calls: int, rounds: int,
             around: Callable[[str], Any] | None = None) -> dict[str, float]:
     """Median ns per call of each variant, interleaved round by round."""
     samples: dict[str, list[float]] = {name: [] for name in variants}
-    for name, func in variants.items():  # warm-up
+    for func in variants.values():  # warm-up
         _per_call_ns(func, max(100, calls // 10))
     for _ in range(rounds):
         for name, func in variants.items():

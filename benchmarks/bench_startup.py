@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         "bare python -c pass (no instrumentation)": (None, clean_env()),
     }
     samples: dict[str, list[float]] = {name: [] for name in envs}
-    for name, (bin_dir, env) in envs.items():  # warm the file cache
+    for bin_dir, env in envs.values():  # warm the file cache
         if bin_dir is not None:
             run_once(bin_dir, env)
     for _ in range(args.rounds):
