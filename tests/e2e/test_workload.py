@@ -27,6 +27,8 @@ import pipeline
 import pytest
 import workload as program
 
+pytestmark = pytest.mark.pipeline
+
 WORKLOAD = pipeline.E2E_DIR / "workload.py"
 FIXTURES = pipeline.REPO_ROOT / "tests" / "fixtures" / "crossbridge"
 VENV_BIN = Path(sys.executable).parent
@@ -242,10 +244,13 @@ def full(pipeline_binaries: pipeline.Binaries, tmp_path_factory: pytest.TempPath
 
 
 def test_run_finishes_cleanly_with_nothing_dropped(full: FullRun) -> None:
-    """The workload exits 0, every 'test' ran to its expected status, and no telemetry was dropped."""
+    """The workload exits 0 within budget, every 'test' ran to its expected status, and nothing was dropped."""
     assert full.facts["results"] == {"child-process": "passed", "swallowed-failure": "failed", "exception": "error"}
     assert full.facts["storage_initialized"] is False
     assert full.workload.dropped() == (0, 0), full.workload.output()
+    exit_s = full.workload.exited_at - full.workload.last_statement_at()  # type: ignore[operator]
+    print(f"\n[{full.service}] exit {exit_s:.3f}s after the last statement")
+    assert exit_s < EXIT_BUDGET_S
 
 
 def test_run_service_is_listed_in_jaeger(full: FullRun) -> None:
@@ -449,6 +454,11 @@ def test_collector_killed_and_restarted_mid_run(
     except AssertionError:
         pass
     print(f"[{service}] created {created}, in Jaeger {last['jaeger']}, reported dropped {dropped_spans}")
+    # Exact by construction: the kill happens while nothing is in flight and Jaeger already holds everything the
+    # collector accepted; during the outage an export either cannot connect (nothing delivered, the batch is
+    # counted as dropped) or reaches the restarted collector, which stays up. The one way left to break the
+    # equality is a request the collector accepted but answered after the exporter's timeout (counted dropped
+    # AND stored): not expected on loopback within 0.5 s, and the figures printed above would show it.
     assert last["jaeger"] + dropped_spans == created, run.output()
     if expect_drops:
         assert dropped_spans > 0, run.output()
