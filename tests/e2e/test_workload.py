@@ -201,6 +201,7 @@ EXPECTED_TREE = {
     ("coverage.parse", (("crossbridge.coverage.format", "coverage.py"),)): ("execution.strategy", ()),
     ("coverage.parse", (("error.type", "FileNotFoundError"),)): ("execution.strategy", ()),
     ("profiling.storage.initialize", ()): ("e2e.workload", ()),
+    ("runtime.retry", ()): ("e2e.workload", ()),
 }
 
 
@@ -247,6 +248,7 @@ def test_run_finishes_cleanly_with_nothing_dropped(full: FullRun) -> None:
     """The workload exits 0 within budget, every 'test' ran to its expected status, and nothing was dropped."""
     assert full.facts["results"] == {"child-process": "passed", "swallowed-failure": "failed", "exception": "error"}
     assert full.facts["storage_initialized"] is False
+    assert full.facts["flaky_result"] == "ok"
     assert full.workload.dropped() == (0, 0), full.workload.output()
     exit_s = full.workload.exited_at - full.workload.last_statement_at()  # type: ignore[operator]
     print(f"\n[{full.service}] exit {exit_s:.3f}s after the last statement")
@@ -317,7 +319,7 @@ def test_run_error_statuses_reach_jaeger(full: FullRun) -> None:
     assert len(exception_logs) == 1 and exception_logs[0]["exception.type"].endswith("FileNotFoundError")
     storage = tags(full.span("profiling.storage.initialize"))
     assert (storage["otel.status_code"], storage["error.type"]) == ("ERROR", "returned_false")
-    for ok in ("coverage.collect", "coverage.command", "execution.strategy"):
+    for ok in ("coverage.collect", "coverage.command", "execution.strategy", "runtime.retry"):
         assert tags(full.span(ok)).get("otel.status_code") != "ERROR", ok
 
 
@@ -334,6 +336,17 @@ def test_run_retry_events_are_jaeger_span_logs(full: FullRun) -> None:
     assert tags(span)["retry.attempts"] == 3
 
 
+def test_run_crossbridge_retry_loop_is_observed_as_retry_span_logs(full: FullRun) -> None:
+    """CrossBridge's own retry_with_backoff: one span, a `retry` log per failed attempt, not repeated by us."""
+    span = full.span("runtime.retry")
+    retries = [tags(log) for log in span["logs"] if tags(log).get("event") == "retry"]
+    assert [r["retry.attempt"] for r in retries] == [1, 2]
+    assert all(r["retry.will_retry"] is True and r["retry.max_attempts"] == 4 for r in retries)
+    assert all(r["error.type"].endswith("ConnectionError") and "unavailable" in r["exception.message"] for r in retries)
+    assert tags(span)["retry.attempts"] == 3
+    assert tags(span).get("otel.status_code") != "ERROR"
+
+
 def test_run_log_records_reach_the_collector_with_category_and_trace_ids(full: FullRun) -> None:
     """CrossBridge log records (the child's too) arrive at the file exporter with category and the trace's ids."""
     records = wait_until(
@@ -348,6 +361,7 @@ def test_run_log_records_reach_the_collector_with_category_and_trace_ids(full: F
         "JaCoCo report missing": ("execution", "execution.strategy"),
         "child parsed the report": ("testing", "coverage.command"),
         "Failed to initialize PostgreSQL storage": ("performance", "profiling.storage.initialize"),
+        "Retry attempt 1/4": ("general", "runtime.retry"),
     }
     for prefix, (category, span_name) in expected.items():
         matches = [r for body, r in by_body.items() if body.startswith(prefix)]

@@ -122,6 +122,21 @@ def initialize_unreachable_storage() -> bool:
     return PostgresStorageBackend(config).initialize()
 
 
+def call_flaky_service() -> str:
+    """CrossBridge's own retry loop (core.runtime.retry_with_backoff) around a call failing twice, then fine."""
+    from core.runtime.retry import RetryPolicy, retry_with_backoff
+
+    calls: list[int] = []
+
+    def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionError(f"service unavailable (call {len(calls)})")
+        return "ok"
+
+    return retry_with_backoff(flaky, RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05))
+
+
 def full(workdir: Path) -> None:
     from core.logging import LogCategory, get_logger
 
@@ -133,6 +148,7 @@ def full(workdir: Path) -> None:
         threads = {"main": threading.current_thread().name}
         results = run_tests_in_parallel(workdir, log, threads)
         stored = initialize_unreachable_storage()
+        flaky = call_flaky_service()
         log.success("workload finished", tests=len(results))
         ctx = root.get_span_context()
     emit(
@@ -140,6 +156,7 @@ def full(workdir: Path) -> None:
         root_span_id=f"{ctx.span_id:016x}",
         results={r.test_id: r.status.value for r in results},
         storage_initialized=stored,
+        flaky_result=flaky,
         spans_created=counter.ended,
         threads=threads,
         pid=os.getpid(),
