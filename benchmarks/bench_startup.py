@@ -10,9 +10,11 @@ It also checks that, under our distribution, `python -c` imports no CrossBridge 
 services, cli, persistence) and no grpc, and prints the heaviest imports (`python -X importtime`) to
 profile against.
 
-"ours" is measured twice: as this .venv is (with the optional contrib instrumentations of the
-`[libraries]` extra the tests install, each of which imports its library at start-up), and with just what
-the distribution itself installs (those extras disabled via OTEL_PYTHON_DISABLED_INSTRUMENTATIONS).
+"ours" is measured twice: as this editable .venv is (with the optional contrib instrumentations of the
+`[libraries]` extra the tests install), and installed from a wheel as users install it, without extras
+(.build/ours-installed-venv, re-installed from this checkout on every run). The floor is
+`opentelemetry-instrument` with only opentelemetry-instrumentation and the API installed: what any distro
+pays before it runs (.build/floor-otel-venv).
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ REPO = Path(__file__).resolve().parents[1]
 OURS = Path(sys.executable).parent
 STOCK_VENV = REPO / ".build" / "stock-otel-venv"
 STOCK = STOCK_VENV / "bin"
+# opentelemetry-instrument with no distro, configurator or instrumentor at all: the floor both sides pay.
+FLOOR_VENV = REPO / ".build" / "floor-otel-venv"
+FLOOR = FLOOR_VENV / "bin"
+# The distribution installed as users install it (a wheel, not this editable checkout), without extras.
+INSTALLED_VENV = REPO / ".build" / "ours-installed-venv"
+INSTALLED = INSTALLED_VENV / "bin"
 CROSSBRIDGE = ("core", "adapters", "services", "cli", "persistence")
 # Contrib instrumentations of the optional [libraries] extra (not installed by the distribution itself).
 # Run from a neutral directory: the repository root holds crossbridge_otel.egg-info, whose entry points
@@ -54,6 +62,24 @@ def ensure_stock_venv() -> None:
          f"opentelemetry-exporter-otlp=={sdk}"],
         check=True,
     )
+
+
+def ensure_floor_and_installed_venvs() -> None:
+    """The floor venv (instrumentation machinery only) once; our package re-installed from source every run."""
+    base_python = Path(sys.base_prefix) / "bin" / "python3"
+    contrib = importlib.metadata.version("opentelemetry-instrumentation")
+    api = importlib.metadata.version("opentelemetry-api")
+    if not (FLOOR / "opentelemetry-instrument").exists():
+        subprocess.run([str(base_python), "-m", "venv", str(FLOOR_VENV)], check=True)
+        subprocess.run([str(FLOOR / "pip"), "install", "-q", f"opentelemetry-instrumentation=={contrib}",
+                        f"opentelemetry-api=={api}"], check=True)
+    if not (INSTALLED / "python").exists():
+        subprocess.run([str(base_python), "-m", "venv", str(INSTALLED_VENV)], check=True)
+        subprocess.run([str(INSTALLED / "pip"), "install", "-q", "--upgrade", "pip"], check=True)
+        subprocess.run([str(INSTALLED / "pip"), "install", "-q", f"opentelemetry-instrumentation=={contrib}",
+                        f"opentelemetry-api=={api}", str(REPO)], check=True)
+    subprocess.run([str(INSTALLED / "pip"), "install", "-q", "--no-deps", "--force-reinstall", str(REPO)],
+                   check=True, cwd=NEUTRAL_CWD)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -98,11 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=9)
     args = parser.parse_args(argv)
     ensure_stock_venv()
+    ensure_floor_and_installed_venvs()
     disabled = ",".join(OPTIONAL)
     envs = {
-        "ours (this .venv, incl. [libraries] extras)": (OURS, clean_env()),
-        "ours (the distribution alone)": (OURS, clean_env(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=disabled)),
+        "ours (this editable .venv, incl. [libraries] extras)": (OURS, clean_env()),
+        "ours (installed wheel, the distribution alone)": (INSTALLED, clean_env()),
         "stock opentelemetry-distro": (STOCK, clean_env()),
+        "floor: opentelemetry-instrument alone (no distro, configurator, instrumentors)": (FLOOR, clean_env()),
         "bare python -c pass (no instrumentation)": (None, clean_env()),
     }
     samples: dict[str, list[float]] = {name: [] for name in envs}
@@ -124,15 +152,19 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---|")
     for name, value in medians.items():
         print(f"| {name} | {value * 1000:.0f} ms | {value / stock:.2f}x |")
-    alone = medians["ours (the distribution alone)"] / stock
+    ours = medians["ours (installed wheel, the distribution alone)"]
+    floor = medians["floor: opentelemetry-instrument alone (no distro, configurator, instrumentors)"]
+    alone = ours / stock
     print(f"budget: the distribution alone <= 0.60x stock: {'yes' if alone <= 0.6 else 'NO'} ({alone:.2f}x)")
+    print(f"floor (what opentelemetry-instrument costs before any distro runs): {floor / stock:.2f}x stock; "
+          f"ours adds {(ours - floor) * 1000:.0f} ms over the floor ({(ours - floor) / stock:.2f}x stock)")
 
     modules = imported_modules(clean_env())
     leaked = [m for m in modules if m.split(".")[0] in (*CROSSBRIDGE, "grpc")]
     print(f"modules imported by `python -c` under ours: {len(modules)}; CrossBridge or grpc among them: "
           f"{leaked or 'none'}")
     print("heaviest imports under ours, distribution alone (cumulative us, -X importtime):")
-    for micros, module in heaviest_imports(envs["ours (the distribution alone)"][1]):
+    for micros, module in heaviest_imports(clean_env(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=disabled)):
         print(f"  {micros:>8}  {module}")
     return 0 if alone <= 0.6 and not leaked else 1
 

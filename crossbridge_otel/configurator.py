@@ -1,14 +1,19 @@
 """The configurator ``opentelemetry-instrument`` loads: providers, exporters and the resource.
 
-All the work is in :func:`crossbridge_otel.pipeline.configure`; this is the entry-point glue. With
-``CROSSBRIDGE_OTEL_ENABLED=false`` it builds nothing.
+All the work is in :func:`crossbridge_otel.pipeline.configure`; this is the entry-point glue. It installs
+global providers that build that pipeline on first use (:mod:`crossbridge_otel.lazy`), so a process that
+never traces anything never imports the SDK. With ``CROSSBRIDGE_OTEL_ENABLED=false`` it builds nothing.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
 from crossbridge_otel._guard import report_failure
+from crossbridge_otel.lazy import LazyPipeline
+from crossbridge_otel.settings import Settings
 from crossbridge_otel.settings import load as load_settings
 
 __all__ = ["CrossBridgeConfigurator", "active_pipeline"]
@@ -17,8 +22,47 @@ _active: list[Any] = []
 
 
 def active_pipeline() -> Any:
-    """The pipeline this process's configurator built, or None."""
-    return _active[0] if _active else None
+    """The pipeline this process's configurator built (building it if it was not yet), or None."""
+    return _active[0].get() if _active else None
+
+
+def join_parent_trace(environ: Mapping[str, str]) -> bool:
+    """Make ``TRACEPARENT``/``TRACESTATE`` from the environment the process's current context.
+
+    CrossBridge runs test commands in child processes; the distribution puts the running span's context in
+    their environment, and an instrumented child joins that trace here, before its own code runs.
+    """
+    traceparent = environ.get("TRACEPARENT", "").strip()
+    if not traceparent:
+        return False
+    from opentelemetry import context
+    from opentelemetry.trace import get_current_span
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    carrier = {"traceparent": traceparent, "tracestate": environ.get("TRACESTATE", "")}
+    parent = TraceContextTextMapPropagator().extract(carrier)
+    if not get_current_span(parent).get_span_context().is_valid:
+        return False
+    context.attach(parent)
+    return True
+
+
+def _install_lazy(settings: Settings) -> LazyPipeline:
+    """Install global providers that build the SDK pipeline on first use (see crossbridge_otel.lazy)."""
+    from opentelemetry import _logs, metrics, trace
+
+    def build() -> Any:
+        from crossbridge_otel.pipeline import arm_exit, configure
+
+        pipeline = configure(settings, set_global=False)
+        arm_exit(pipeline)
+        return pipeline
+
+    lazy = LazyPipeline(build)
+    trace.set_tracer_provider(lazy.tracer_provider)
+    metrics.set_meter_provider(lazy.meter_provider)
+    _logs.set_logger_provider(lazy.logger_provider)
+    return lazy
 
 
 class CrossBridgeConfigurator:
@@ -38,8 +82,7 @@ class CrossBridgeConfigurator:
             settings = load_settings()
             if not settings.enabled:
                 return
-            from crossbridge_otel.pipeline import configure
-
-            _active.append(configure(settings))
+            _active.append(_install_lazy(settings))
+            join_parent_trace(os.environ)
         except Exception as exc:
             report_failure("configurator", exc)

@@ -3,17 +3,24 @@
 Defaults (each only when the user has not set it): OTLP exporters for traces, logs and metrics over
 ``http/protobuf``, and service name ``crossbridge``. It also contains a failing instrumentor so that one
 area failing to load never stops the others (``opentelemetry-instrument`` itself stops at the first one).
+
+Start-up: an instrumentor is loaded when what it instruments is first imported, not before. Our area
+instrumentors wait for the first CrossBridge package (``core``, ``adapters``, ``services``, ``cli``,
+``persistence``), the contrib ones for their library (``psycopg2``, ``requests``, ...). Either way the
+instrumentor runs before the importing code gets the module back, so nothing is missed, and a process that
+never imports them pays nothing for them.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from opentelemetry.instrumentation.dependencies import DependencyConflictError
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 
-from crossbridge_otel import libraries
+from crossbridge_otel import hooks, libraries
 from crossbridge_otel._guard import report_failure
 
 __all__ = ["DEFAULTS", "CrossBridgeDistro"]
@@ -24,6 +31,27 @@ DEFAULTS = {
     "OTEL_LOGS_EXPORTER": "otlp",
     "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
 }
+
+
+_CROSSBRIDGE_PACKAGES = ("core", "adapters", "services", "cli", "persistence")
+# Entry point -> the modules whose first import loads it (names not listed load at once).
+_WAITS_FOR = {
+    "psycopg2": ("psycopg2",),
+    "requests": ("requests",),
+    "httpx": ("httpx",),
+    "httpx2": ("httpx2",),
+    "sqlite3": ("sqlite3",),
+    "sqlalchemy": ("sqlalchemy",),
+    "fastapi": ("fastapi",),
+    "click": ("click",),
+    "crossbridge_cli": ("typer",),
+}
+
+
+def waits_for(entry_point_name: str) -> tuple[str, ...]:
+    """The modules whose first import loads this instrumentor; empty when it loads at start-up."""
+    default = _CROSSBRIDGE_PACKAGES if entry_point_name.startswith("crossbridge_") else ()
+    return _WAITS_FOR.get(entry_point_name, default)
 
 
 def _names_service(resource_attributes: str) -> bool:
@@ -41,6 +69,33 @@ class CrossBridgeDistro(BaseDistro):  # type: ignore[misc]
             os.environ.setdefault("OTEL_SERVICE_NAME", "crossbridge")
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
+        modules = waits_for(entry_point.name)
+        if modules and not any(name in sys.modules for name in modules):
+            self._load_on_import(entry_point, modules, kwargs)
+            return
+        self._load_now(entry_point, **kwargs)
+
+    def _load_on_import(self, entry_point: Any, modules: tuple[str, ...], kwargs: dict[str, Any]) -> None:
+        pending: list[hooks.Hook] = []
+
+        def load(module: Any) -> None:
+            for hook in pending:
+                hooks.cancel(hook)
+            if not pending_flag:
+                return
+            pending_flag.clear()
+            try:
+                self._load_now(entry_point, **kwargs)
+            except (ImportError, DependencyConflictError):
+                pass  # the library's instrumentation is not usable here: skipped, as at start-up
+
+        pending_flag = [True]
+        for name in modules:
+            hook = hooks.when_imported(name, load)
+            if hook is not None:
+                pending.append(hook)
+
+    def _load_now(self, entry_point: Any, **kwargs: Any) -> None:
         try:
             # contrib libraries get our configuration (URL redaction hooks, ...): crossbridge_otel.libraries
             kwargs = {**libraries.instrument_kwargs(entry_point.name), **kwargs}

@@ -41,7 +41,7 @@ from crossbridge_otel.resource import ProcessResource, build_resource
 from crossbridge_otel.settings import Settings
 from crossbridge_otel.settings import load as load_settings
 
-__all__ = ["Pipeline", "configure", "exporter_names"]
+__all__ = ["Pipeline", "arm_exit", "configure", "exporter_names"]
 
 SIGNALS = ("traces", "logs", "metrics")
 
@@ -305,9 +305,18 @@ def configure(
         from opentelemetry._logs import set_logger_provider
 
         set_logger_provider(logger_provider)
-        atexit.register(pipeline.shutdown)
-        os.register_at_fork(after_in_child=lambda: _arm_multiprocessing_exit(pipeline))
+        arm_exit(pipeline)
     return pipeline
+
+
+def arm_exit(pipeline: Pipeline) -> None:
+    """Shut ``pipeline`` down (bounded) at interpreter exit, and at a multiprocessing child's exit."""
+    atexit.register(pipeline.shutdown)
+    os.register_at_fork(after_in_child=lambda: _arm_multiprocessing_exit(pipeline))
+    process = sys.modules.get("multiprocessing.process")
+    if process is not None and process.parent_process() is not None:
+        # built lazily inside a multiprocessing child: it leaves through os._exit, flush from its finalizers
+        _finalize_in_child(pipeline)
 
 
 def _arm_multiprocessing_exit(pipeline: Pipeline) -> None:

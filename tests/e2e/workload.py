@@ -24,9 +24,8 @@ import threading
 import time
 from pathlib import Path
 
-from opentelemetry import context, trace
+from opentelemetry import trace
 from opentelemetry.sdk.trace import SpanProcessor
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 SCOPE = "crossbridge.e2e.workload"
@@ -164,20 +163,16 @@ def full(workdir: Path) -> None:
 
 
 def child(report: Path) -> None:
-    """The test command ``full`` runs: joins the parent's trace from ``TRACEPARENT`` and parses the report."""
+    """The test command ``full`` runs: an instrumented child that parses the report, in the parent's trace."""
     from core.coverage.jacoco_parser import JaCoCoXMLParser
     from core.logging import LogCategory, get_logger
 
-    carrier = {"traceparent": os.environ.get("TRACEPARENT", ""), "tracestate": os.environ.get("TRACESTATE", "")}
-    token = context.attach(TraceContextTextMapPropagator().extract(carrier))
-    try:
-        mapping = JaCoCoXMLParser().parse(report, test_id="child-process")
-        get_logger("core.e2e.child", category=LogCategory.TESTING).info(
-            "child parsed the report", classes=len(mapping.covered_classes)
-        )
-    finally:
-        context.detach(token)
-    emit(child_pid=os.getpid(), traceparent=carrier["traceparent"])
+    # No explicit context here: the distribution's configurator joins the trace from TRACEPARENT.
+    mapping = JaCoCoXMLParser().parse(report, test_id="child-process")
+    get_logger("core.e2e.child", category=LogCategory.TESTING).info(
+        "child parsed the report", classes=len(mapping.covered_classes)
+    )
+    emit(child_pid=os.getpid(), traceparent=os.environ.get("TRACEPARENT", ""))
 
 
 # ----------------------------------------------------------------------------------------------- steady mode

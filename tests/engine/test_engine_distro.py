@@ -162,17 +162,37 @@ def test_one_failing_instrumentor_does_not_stop_the_next(lenient, caplog):
     from victims import entrypoints
 
     distro = CrossBridgeDistro()
-    distro.load_instrumentor(_entry_point("crossbridge_broken", "victims.entrypoints:BrokenInstrumentor"))
-    distro.load_instrumentor(_entry_point("crossbridge_good", "victims.entrypoints:GoodInstrumentor"))
+    distro.load_instrumentor(_entry_point("victim_broken", "victims.entrypoints:BrokenInstrumentor"))
+    distro.load_instrumentor(_entry_point("victim_good", "victims.entrypoints:GoodInstrumentor"))
     try:
         assert entrypoints.loaded == ["good"]
-        assert any("instrumentor crossbridge_broken" in r.getMessage() for r in caplog.records)
+        assert any("instrumentor victim_broken" in r.getMessage() for r in caplog.records)
     finally:
         entrypoints.GoodInstrumentor().uninstrument()
+
+
+def test_area_instrumentor_waits_for_the_first_crossbridge_import(monkeypatch):
+    """A crossbridge_* entry point is loaded when a CrossBridge package is first imported, not at start-up."""
+    import sys
+
+    from victims import entrypoints
+
+    for name in ("core", "adapters", "services", "cli", "persistence"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    distro = CrossBridgeDistro()
+    distro.load_instrumentor(_entry_point("crossbridge_good", "victims.entrypoints:GoodInstrumentor"))
+    try:
+        assert entrypoints.loaded == []
+        import services  # the CrossBridge-shaped fixture package
+
+        assert entrypoints.loaded == ["good"]
+    finally:
+        if entrypoints.loaded:
+            entrypoints.GoodInstrumentor().uninstrument()
 
 
 def test_missing_instrumentor_module_is_left_to_opentelemetry_instrument():
     """An entry point whose module is not installed re-raises ImportError, which opentelemetry-instrument skips."""
     distro = CrossBridgeDistro()
     with pytest.raises(ModuleNotFoundError):
-        distro.load_instrumentor(_entry_point("crossbridge_nothing", "victims.no_such_module:Instrumentor"))
+        distro.load_instrumentor(_entry_point("victim_nothing", "victims.no_such_module:Instrumentor"))

@@ -120,3 +120,24 @@ def test_process_that_records_nothing_never_dials_the_collector(sink):
     done = run_instrumented("pass", OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint)
     assert done.returncode == 0, done.stderr
     assert sink.requests == 0
+
+
+def test_child_process_joins_the_trace_in_its_traceparent(sink):
+    """An instrumented process started with TRACEPARENT puts its spans in that trace, under that span."""
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    done = run_instrumented(PARSE, OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint,
+                            TRACEPARENT=f"00-{trace_id}-{parent_id}-01")
+    assert done.returncode == 0, done.stderr
+    assert sink.wait_for(lambda s: s.spans("coverage.parse"), timeout=5), done.stderr
+    _, span = sink.spans("coverage.parse")[0]
+    assert span.trace_id.hex() == trace_id
+    assert span.parent_span_id.hex() == parent_id
+
+
+def test_malformed_traceparent_starts_a_new_trace(sink):
+    """A malformed TRACEPARENT is ignored: the process traces as a root, nothing fails."""
+    done = run_instrumented(PARSE, OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint, TRACEPARENT="00-not-a-trace")
+    assert done.returncode == 0, done.stderr
+    assert sink.wait_for(lambda s: s.spans("coverage.parse"), timeout=5), done.stderr
+    _, span = sink.spans("coverage.parse")[0]
+    assert span.parent_span_id == b""
