@@ -13,6 +13,7 @@ never imports them pays nothing for them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import Any
@@ -84,10 +85,9 @@ class CrossBridgeDistro(BaseDistro):  # type: ignore[misc]
             if not pending_flag:
                 return
             pending_flag.clear()
-            try:
+            # the library's instrumentation not being usable here is skipped, as at start-up
+            with contextlib.suppress(ImportError, DependencyConflictError):
                 self._load_now(entry_point, **kwargs)
-            except (ImportError, DependencyConflictError):
-                pass  # the library's instrumentation is not usable here: skipped, as at start-up
 
         pending_flag = [True]
         for name in modules:
