@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from crossbridge_otel.instrumentors.execution import ExecutionInstrumentor
-from crossbridge_otel.instrumentors.repo import RepoInstrumentor
 
 from crossbridge_otel.audit import UNPATCHABLE, audit_rows, audit_warnings, render_audit
+from crossbridge_otel.instrumentors.execution import ExecutionInstrumentor
+from crossbridge_otel.instrumentors.repo import RepoInstrumentor
 
 
 def _row(rows, module):

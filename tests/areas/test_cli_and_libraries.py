@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from crossbridge_otel.instrumentors.cli import CliInstrumentor
-from crossbridge_otel.instrumentors.translation import TranslationInstrumentor
 from opentelemetry.trace import StatusCode
 
 from crossbridge_otel import libraries
+from crossbridge_otel.instrumentors.cli import CliInstrumentor
+from crossbridge_otel.instrumentors.translation import TranslationInstrumentor
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 from areas_helpers import children, retry_events
-from crossbridge_otel.instrumentors.execution import ExecutionInstrumentor
 from opentelemetry.trace import StatusCode
 
 from crossbridge_otel import subprocesses
+from crossbridge_otel.instrumentors.execution import ExecutionInstrumentor
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 from areas_helpers import children, retry_events
+from opentelemetry.trace import StatusCode
+
 from crossbridge_otel.instrumentors.orchestration import PHASES, OrchestrationInstrumentor
 from crossbridge_otel.instrumentors.translation import TranslationInstrumentor
-from opentelemetry.trace import StatusCode
 
 P = "crossbridge.orchestration."
 B = "crossbridge.orchestration.batch."

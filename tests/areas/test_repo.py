@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from areas_helpers import retry_events
-from crossbridge_otel.instrumentors.repo import READS, WRITES, RepoInstrumentor
 from opentelemetry.trace import SpanKind, StatusCode
 
 from crossbridge_otel import libraries
+from crossbridge_otel.instrumentors.repo import READS, WRITES, RepoInstrumentor
 
 P = "crossbridge.repo."
 TOKEN, USER = "tok-9f8e7d6c5b", "svc-user-4711"

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from areas_helpers import retry_events
-from crossbridge_otel.instrumentors.services import ServicesInstrumentor
 from opentelemetry.trace import SpanKind, StatusCode
 
 from crossbridge_otel import libraries
+from crossbridge_otel.instrumentors.services import ServicesInstrumentor
 
 P = "crossbridge.services."
 

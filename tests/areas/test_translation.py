@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from crossbridge_otel.instrumentors.translation import TranslationInstrumentor
 from opentelemetry.trace import StatusCode
+
+from crossbridge_otel.instrumentors.translation import TranslationInstrumentor
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 P = "crossbridge.translation."

@@ -11,10 +11,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from crossbridge_otel.instrumentors.coverage import CoverageInstrumentor
 from opentelemetry.trace import StatusCode
 
 from crossbridge_otel import status
+from crossbridge_otel.instrumentors.coverage import CoverageInstrumentor
 from crossbridge_otel.settings import load as load_settings
 from crossbridge_otel.status import State
 

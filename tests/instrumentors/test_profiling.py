@@ -11,11 +11,11 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from crossbridge_otel.instrumentors.profiling import ProfilingInstrumentor
 from opentelemetry.instrumentation.threading import ThreadingInstrumentor
 from opentelemetry.trace import StatusCode
 
 from crossbridge_otel import status
+from crossbridge_otel.instrumentors.profiling import ProfilingInstrumentor
 from crossbridge_otel.settings import load as load_settings
 from crossbridge_otel.status import State
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from crossbridge_otel.instrumentors.logging import LoggingInstrumentor
 
 HERE = Path(__file__).resolve().parent

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import sys
 
-from crossbridge_otel.instrumentors.logging import LoggingInstrumentor
 from logbridge_support import attrs, by_body
 from opentelemetry.sdk._logs import LogRecordProcessor
 
 from crossbridge_otel import status
+from crossbridge_otel.instrumentors.logging import LoggingInstrumentor
 from crossbridge_otel.logbridge import PACKAGES, LogBridge
 from crossbridge_otel.loghandler import BridgeHandler
 

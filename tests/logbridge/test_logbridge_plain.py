@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 import pytest
-from crossbridge_otel.instrumentors.logging import LoggingInstrumentor
 from logbridge_support import attrs, by_body
 
+from crossbridge_otel.instrumentors.logging import LoggingInstrumentor
 from crossbridge_otel.logbridge import category_of_module
 
 

@@ -24,8 +24,9 @@ RETRYING = {"retry_writes": True, "retry_policies": "default=15:0.05:0.4", "retr
 @pytest.fixture
 def profiling(telemetry):
     """Instrument psycopg2 and the profiling area with the test providers; returns an instrument(**settings)."""
-    from crossbridge_otel.instrumentors.profiling import ProfilingInstrumentor
     from opentelemetry.instrumentation.psycopg2 import Psycopg2Instrumentor
+
+    from crossbridge_otel.instrumentors.profiling import ProfilingInstrumentor
 
     psycopg2_inst = Psycopg2Instrumentor()
     psycopg2_inst.instrument(tracer_provider=telemetry.tracer_provider, skip_dep_check=True)

@@ -6,9 +6,10 @@ import sys
 
 import pytest
 import requests
-from crossbridge_otel.instrumentors.runtime import RuntimeInstrumentor
 from opentelemetry.trace import StatusCode
 from retry_support import attempts_by_outcome, retry_events
+
+from crossbridge_otel.instrumentors.runtime import RuntimeInstrumentor
 
 
 @pytest.fixture
