@@ -21,12 +21,17 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
+from crossbridge_otel import subprocesses
 from crossbridge_otel._guard import report_failure
 from crossbridge_otel.attempts import AttemptLog, tally_for
+from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
 from crossbridge_otel.redaction import redact
 from crossbridge_otel.targets import Invoker, InvokerEnv, Target
 
-__all__ = ["AttemptObserver", "after_call", "bounded", "enum_value", "file_name", "looks_like_path", "observer"]
+__all__ = [
+    "AttemptObserver", "RunsCommands", "after_call", "bounded", "enum_value", "file_name", "looks_like_path",
+    "observer",
+]
 
 _MAX_TEXT = 256
 
@@ -147,3 +152,17 @@ def observer(span: Span, max_attempts: int, target: Target, env: InvokerEnv) -> 
     """An observer of CrossBridge's own loop on ``span``; attempts also counted in ``crossbridge.retry.attempts``."""
     return AttemptObserver(span, max_attempts=max(1, int(max_attempts)),
                            tally=tally_for(env.meter, env.area, target.span))
+
+
+class RunsCommands(CrossBridgeInstrumentor):
+    """Base of the areas whose CrossBridge code runs commands: holds the subprocess layer while instrumented
+    (``<area>.command`` child spans and ``TRACEPARENT`` for the child; see :mod:`crossbridge_otel.subprocesses`)."""
+
+    def _on_instrument(self, **kwargs: Any) -> None:
+        self._subprocess_acquired = True
+        subprocesses.acquire(kwargs.get("tracer_provider"), self._settings)
+
+    def _on_uninstrument(self) -> None:
+        if getattr(self, "_subprocess_acquired", False):
+            self._subprocess_acquired = False
+            subprocesses.release()

@@ -47,10 +47,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from crossbridge_otel import subprocesses
-from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
 from crossbridge_otel.retry import retry
 from crossbridge_otel.targets import Attrs, Failure, Target, arg, failed_if_empty, failed_if_none, size
+
+from ._support import RunsCommands
 
 __all__ = ["CoverageInstrumentor"]
 
@@ -273,7 +273,7 @@ _EXTRACTORS = "core.coverage.external_extractors"
 _FORMATTER = "core.coverage.console_formatter"
 
 
-class CoverageInstrumentor(CrossBridgeInstrumentor):
+class CoverageInstrumentor(RunsCommands):
     """Traces ``core.coverage``: see the module docstring for the table."""
 
     area = "coverage"
@@ -325,12 +325,3 @@ class CoverageInstrumentor(CrossBridgeInstrumentor):
         Target(_FORMATTER, "export_to_csv", "coverage.export", call_attributes=_export("csv")),
         Target(_FORMATTER, "export_to_json", "coverage.export", call_attributes=_export("json")),
     )
-
-    def _on_instrument(self, **kwargs: Any) -> None:
-        self._subprocess_acquired = True
-        subprocesses.acquire(kwargs.get("tracer_provider"), self._settings)
-
-    def _on_uninstrument(self) -> None:
-        if getattr(self, "_subprocess_acquired", False):
-            self._subprocess_acquired = False
-            subprocesses.release()

@@ -57,13 +57,11 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from crossbridge_otel import subprocesses
-from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
 from crossbridge_otel.ratelimit import rate_limit
 from crossbridge_otel.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg, size
 from crossbridge_otel.wrapping import mark_failure
 
-from ._support import after_call, bounded, enum_value, file_name, observer
+from ._support import RunsCommands, after_call, bounded, enum_value, file_name, observer
 
 __all__ = ["ExecutionInstrumentor"]
 
@@ -343,7 +341,7 @@ _STRATEGY_NAMES = {"Sequential": "sequential", "Parallel": "parallel", "BatchedP
                    "Adaptive": "adaptive", "FailFast": "fail_fast"}
 
 
-class ExecutionInstrumentor(CrossBridgeInstrumentor):
+class ExecutionInstrumentor(RunsCommands):
     """Traces ``core.execution`` and the pytest adapter: see the module docstring for the table."""
 
     area = "execution"
@@ -393,12 +391,3 @@ class ExecutionInstrumentor(CrossBridgeInstrumentor):
         Target(_ORCH, "ExecutionOrchestrator.run", "execution.orchestrator.run",
                call_attributes=_orch_plan_call, result_attributes=_orch_result, outcome=_orch_outcome),
     )
-
-    def _on_instrument(self, **kwargs: Any) -> None:
-        self._subprocess_acquired = True
-        subprocesses.acquire(kwargs.get("tracer_provider"), self._settings)
-
-    def _on_uninstrument(self) -> None:
-        if getattr(self, "_subprocess_acquired", False):
-            self._subprocess_acquired = False
-            subprocesses.release()
