@@ -51,7 +51,7 @@ class LoggingInstrumentor(CrossBridgeInstrumentor):
             self._report(_INIT, State.DISABLED, "CROSSBRIDGE_OTEL_LOGS=false")
             return
         self._report(_INIT, State.WAITING)
-        self._bridge = LogBridge(kwargs.get("logger_provider"), on_hooked=self._hooked)
+        self._bridge: LogBridge | None = LogBridge(kwargs.get("logger_provider"), on_hooked=self._hooked)
         self._bridge.install()
         self._report(_PACKAGES, State.PATCHED, "package loggers bridged; root logger untouched")
 
