@@ -6,7 +6,6 @@ They check that the fixtures reproduce the behaviour listed in TARGETS.md (ยง5-ย
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -15,11 +14,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_bitbucket import FakeBitbucket, serve
 
 TESTS = Path(__file__).resolve().parents[1]
 FIXTURES = TESTS / "fixtures" / "crossbridge"
@@ -85,114 +84,13 @@ def three_test_project(tmp_path: Path) -> Path:
     return proj
 
 
-# --------------------------------------------------------------------------------------------------
-# fake Bitbucket Cloud API on 127.0.0.1
-# --------------------------------------------------------------------------------------------------
-class FakeBitbucket:
-    """State of the fake Bitbucket 2.0 API (``/2.0/repositories/acme/demo/...``)."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str]] = []
-        self.pr_429_remaining = 0
-        self.files = {"src/LoginTest.java": (SAMPLES / "LoginTest.java").read_text(), "README.md": "# demo\n"}
-        self.commits: list[dict[str, list[str]]] = []
-
-
-def _bitbucket_handler(state: FakeBitbucket) -> type:
-    prefix = "/2.0/repositories/acme/demo"
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def _send(self, code: int, body: Any) -> None:
-            raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "text/plain" if isinstance(body, str) else "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-        def do_GET(self) -> None:  # noqa: N802
-            path = self.path.split("?")[0]
-            state.requests.append(("GET", path))
-            if not path.startswith(prefix):
-                return self._send(404, {"error": {"message": "no such repo"}})
-            rest = path[len(prefix) :]
-            if rest == "/refs/branches":
-                return self._send(200, {"values": [{"name": "main", "target": {"hash": "abc123"}}]})
-            if rest.startswith("/refs/branches/"):
-                name = rest.rsplit("/", 1)[1]
-                if name != "main":
-                    return self._send(404, {"error": {"message": "no branch"}})
-                return self._send(200, {"name": "main", "target": {"hash": "abc123"}})
-            if rest.startswith("/src/main/"):
-                sub = rest[len("/src/main/") :].strip("/")
-                if sub in state.files:
-                    return self._send(200, state.files[sub])
-                entries = {}
-                for f in state.files:
-                    if sub and not f.startswith(sub + "/"):
-                        continue
-                    tail = f[len(sub) + 1 :] if sub else f
-                    head = tail.split("/")[0]
-                    full = f"{sub}/{head}" if sub else head
-                    entries[full] = "commit_directory" if "/" in tail else "commit_file"
-                if not entries:
-                    return self._send(404, {"error": {"message": "not found"}})
-                return self._send(
-                    200, {"values": [{"path": p, "type": t} for p, t in sorted(entries.items())]}
-                )
-            return self._send(404, {"error": {"message": "unknown"}})
-
-        def do_POST(self) -> None:  # noqa: N802
-            path = self.path.split("?")[0]
-            state.requests.append(("POST", path))
-            length = int(self.headers.get("Content-Length", 0))
-            body = self.rfile.read(length).decode()
-            rest = path[len(prefix) :]
-            if rest == "/refs/branches":
-                data = json.loads(body)
-                return self._send(201, {"name": data["name"], "target": {"hash": "def456"}})
-            if rest == "/src":
-                from urllib.parse import parse_qs
-
-                form = parse_qs(body)
-                state.commits.append({k: v for k, v in form.items()})
-                return self._send(201, "")
-            if rest == "/pullrequests":
-                if state.pr_429_remaining > 0:
-                    state.pr_429_remaining -= 1
-                    return self._send(429, {"error": {"message": "rate limited"}})
-                return self._send(
-                    201,
-                    {
-                        "id": 7,
-                        "state": "OPEN",
-                        "links": {"html": {"href": "http://127.0.0.1/acme/demo/pull-requests/7"}},
-                    },
-                )
-            return self._send(404, {"error": {"message": "unknown"}})
-
-    return Handler
-
-
 @pytest.fixture
 def fake_bitbucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, FakeBitbucket]]:
     """Start the fake Bitbucket API on 127.0.0.1 and shrink the PR 429 sleeps."""
-    state = FakeBitbucket()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _bitbucket_handler(state))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_address[1]}/2.0"
-    monkeypatch.setenv("CROSSBRIDGE_BITBUCKET_API_URL", base)
-    monkeypatch.setenv("CROSSBRIDGE_BITBUCKET_RETRY_SCALE", "0.001")
-    try:
+    with serve() as (base, state):
+        monkeypatch.setenv("CROSSBRIDGE_BITBUCKET_API_URL", base)
+        monkeypatch.setenv("CROSSBRIDGE_BITBUCKET_RETRY_SCALE", "0.001")
         yield base, state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -536,7 +434,7 @@ def test_migration_bitbucket_end_to_end(no_hooks: None, fake_bitbucket: tuple[st
     from core.orchestration.models import AuthType
 
     _, state = fake_bitbucket
-    state.pr_429_remaining = 1
+    state.pr_429 = 1
     seen: list[MigrationStatus] = []
     request = MigrationRequest(
         repo_url="https://bitbucket.org/acme/demo",
@@ -555,7 +453,7 @@ def test_migration_bitbucket_end_to_end(no_hooks: None, fake_bitbucket: tuple[st
         MigrationStatus.COMMITTING,
         MigrationStatus.COMPLETED,
     ]
-    assert [r for r in state.requests if r[1].endswith("/pullrequests")] == [
+    assert [(m, p) for m, p, _ in state.requests if p.endswith("/pullrequests")] == [
         ("POST", "/2.0/repositories/acme/demo/pullrequests")
     ] * 2
     assert any("migrated/tests/test_logintest.py" in c for c in state.commits)
@@ -605,10 +503,10 @@ def test_bitbucket_pull_request_retry_on_429(
 
     _, state = fake_bitbucket
     conn = BitbucketConnector("acme", "demo", token="t", username="u")
-    state.pr_429_remaining = 2
+    state.pr_429 = 2
     pr = conn.create_pull_request("t", "b", "feature")
     assert pr.number == 7 and "429" in capsys.readouterr().out
-    state.pr_429_remaining = 5
+    state.pr_429 = 5
     with pytest.raises(Exception, match="Failed to create pull request"):
         conn.create_pull_request("t", "b", "feature")
     assert sum(1 for r in state.requests if r[1].endswith("/pullrequests")) == 6
