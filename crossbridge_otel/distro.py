@@ -100,6 +100,7 @@ class CrossBridgeDistro(BaseDistro):  # type: ignore[misc]
             # contrib libraries get our configuration (URL redaction hooks, ...): crossbridge_otel.libraries
             kwargs = {**libraries.instrument_kwargs(entry_point.name), **kwargs}
             super().load_instrumentor(entry_point, **kwargs)
+            libraries.after_instrument(entry_point.name)
         except (ImportError, DependencyConflictError):
             # opentelemetry-instrument already handles these per entry point (a library that is not
             # installed is skipped quietly); containing them here turned each into a warning + traceback.

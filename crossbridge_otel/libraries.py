@@ -36,7 +36,7 @@ Configuration added here (:func:`instrument_kwargs`, passed by the distro to eac
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,6 +122,60 @@ def instrument_kwargs(name: str) -> dict[str, Any]:
     return {}
 
 
+_restores: dict[str, Callable[[], None]] = {}
+
+
+def _trace_sqlite_shortcuts() -> Callable[[], None]:
+    """Route sqlite3's ``Connection.execute``/``executemany`` shortcuts through the traced cursor.
+
+    The contrib sqlite3 instrumentation proxies connections and traces cursor queries only, so the shortcut
+    CrossBridge's ``CoverageRepository`` uses is invisible (open-telemetry/opentelemetry-python-contrib#3082).
+    ``Connection.execute`` is defined as "make a cursor, execute on it, return it": the proxy for sqlite3
+    connections does exactly that on a traced cursor, and returns the same sqlite3 cursor.
+    """
+    import sqlite3
+
+    dbapi: Any = importlib.import_module("opentelemetry.instrumentation.dbapi")
+    original = dbapi.get_traced_connection_proxy
+    if getattr(original, "__crossbridge_otel__", False):
+        return lambda: None
+
+    class SqliteConnectionProxy(dbapi.TracedConnectionProxy):  # type: ignore[misc]
+        def execute(self, *args: Any, **kwargs: Any) -> Any:
+            return self.cursor().execute(*args, **kwargs)
+
+        def executemany(self, *args: Any, **kwargs: Any) -> Any:
+            return self.cursor().executemany(*args, **kwargs)
+
+    def get_traced_connection_proxy(connection: Any, integration: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(connection, sqlite3.Connection):
+            return SqliteConnectionProxy(connection, integration)
+        return original(connection, integration, *args, **kwargs)
+
+    get_traced_connection_proxy.__crossbridge_otel__ = True  # type: ignore[attr-defined]
+    dbapi.get_traced_connection_proxy = get_traced_connection_proxy
+
+    def restore() -> None:
+        if dbapi.get_traced_connection_proxy is get_traced_connection_proxy:
+            dbapi.get_traced_connection_proxy = original
+
+    return restore
+
+
+_AFTER_INSTRUMENT: dict[str, Callable[[], Callable[[], None]]] = {"sqlite3": _trace_sqlite_shortcuts}
+
+
+def after_instrument(name: str) -> None:
+    """Our additions to the contrib instrumentation ``name``, right after it instrumented (guarded)."""
+    extend = _AFTER_INSTRUMENT.get(name)
+    if extend is None or name in _restores:
+        return
+    try:
+        _restores[name] = extend()
+    except Exception as exc:
+        report_failure(f"extending the {name} instrumentation", exc)
+
+
 def instrument(names: Iterable[str] | None = None, **providers: Any) -> list[Any]:
     """Instrument the named libraries (all by default) with our configuration; returns the instrumentors.
 
@@ -140,6 +194,7 @@ def instrument(names: Iterable[str] | None = None, **providers: Any) -> list[Any
         if instrumentor.is_instrumented_by_opentelemetry:
             continue
         instrumentor.instrument(**{**instrument_kwargs(lib.name), **providers})
+        after_instrument(lib.name)
         done.append(instrumentor)
     return done
 
@@ -148,3 +203,6 @@ def uninstrument(instrumentors: Iterable[Any]) -> None:
     """Undo :func:`instrument` for the instrumentors it returned."""
     for instrumentor in instrumentors:
         instrumentor.uninstrument()
+        for lib in LIBRARIES:
+            if type(instrumentor).__name__ == lib.cls and lib.name in _restores:
+                _restores.pop(lib.name)()

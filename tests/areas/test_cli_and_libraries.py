@@ -61,10 +61,8 @@ def test_click_contrib_alone_does_not_trace_typer_commands(telemetry):
     assert telemetry.spans() == []
 
 
-@pytest.mark.xfail(strict=True, reason="opentelemetry-python-contrib#3082: sqlite3's Connection.execute shortcut, "
-                   "which the CoverageRepository fixture uses, is not traced by the sqlite3 instrumentation")
 def test_sqlite3_statements_nest_under_coverage_repository_spans(instrument, telemetry, tmp_path):
-    """CoverageRepository opens sqlite3 connections per call: the contrib sqlite3 spans are its children."""
+    """CoverageRepository's Connection.execute queries are traced (contrib#3082 worked around) as its children."""
     coverage = pytest.importorskip("crossbridge_otel.instrumentors.coverage")
     instrument(coverage.CoverageInstrumentor)
     done = libraries.instrument(["sqlite3"], tracer_provider=telemetry.tracer_provider)
@@ -118,3 +116,47 @@ def test_url_credentials_are_redacted_by_the_request_hook(telemetry, fake_bitbuc
     (span,) = telemetry.spans()
     text = " ".join(str(v) for v in span.attributes.values())
     assert "SeCrEt123" not in text and "127.0.0.1" in text
+
+
+def test_sqlite3_execute_shortcut_returns_what_sqlite3_returns(telemetry, tmp_path):
+    """Through the traced shortcut, Connection.execute still returns a sqlite3 cursor with the same rows."""
+    import sqlite3
+
+    done = libraries.instrument(["sqlite3"], tracer_provider=telemetry.tracer_provider)
+    try:
+        conn = sqlite3.connect(tmp_path / "s.db")
+        conn.execute("create table t (n integer)")
+        conn.executemany("insert into t values (?)", [(1,), (2,)])
+        cursor = conn.execute("select n from t order by n")
+        assert isinstance(cursor, sqlite3.Cursor)
+        assert cursor.fetchall() == [(1,), (2,)]
+        conn.close()
+    finally:
+        libraries.uninstrument(done)
+    sqlite_spans = [s for s in telemetry.spans() if s.attributes.get("db.system") == "sqlite"]
+    statements = [s.attributes.get("db.statement") for s in sqlite_spans]
+    assert "select n from t order by n" in statements
+    assert "insert into t values (?)" in statements
+    from opentelemetry.instrumentation import dbapi
+
+    assert not getattr(dbapi.get_traced_connection_proxy, "__crossbridge_otel__", False), "restored on uninstrument"
+
+
+def test_distro_extends_the_sqlite3_instrumentation_it_loads():
+    """Under opentelemetry-instrument (the distro's loader) the sqlite3 shortcut tracing is added too."""
+    import sqlite3  # noqa: F401 (the contrib instrumentation loads when sqlite3 is imported)
+    from importlib.metadata import entry_points
+
+    from opentelemetry.instrumentation import dbapi
+    from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
+
+    from crossbridge_otel.distro import CrossBridgeDistro
+
+    [ep] = [e for e in entry_points(group="opentelemetry_instrumentor") if e.name == "sqlite3"]
+    CrossBridgeDistro().load_instrumentor(ep, skip_dep_check=True)
+    try:
+        assert getattr(dbapi.get_traced_connection_proxy, "__crossbridge_otel__", False)
+    finally:
+        SQLite3Instrumentor().uninstrument()
+        libraries._restores.pop("sqlite3")()
+    assert not getattr(dbapi.get_traced_connection_proxy, "__crossbridge_otel__", False)
