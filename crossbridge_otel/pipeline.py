@@ -133,9 +133,12 @@ def exporter_factories(
 class _DeadlineMetricExporter(MetricExporter):
     """Builds the real metric exporter lazily and bounds each export by the pipeline's exit deadline."""
 
-    def __init__(self, factories: Sequence[tuple[str, Callable[[], Any]]]) -> None:
+    def __init__(
+        self, factories: Sequence[tuple[str, Callable[[], Any]]], relabel: Callable[[Any], Any] | None = None
+    ) -> None:
         super().__init__()
         self._factories = factories
+        self._relabel = relabel
         self._exporters: list[Any] | None = None
         self.deadline: float | None = None
 
@@ -151,7 +154,8 @@ class _DeadlineMetricExporter(MetricExporter):
             try:
                 if self._exporters is None:
                     self._exporters = [factory() for _, factory in self._factories]
-                results = [exporter.export(metrics_data) for exporter in self._exporters]
+                data = self._relabel(metrics_data) if self._relabel is not None else metrics_data
+                results = [exporter.export(data) for exporter in self._exporters]
                 ok = all(getattr(r, "name", "SUCCESS") == "SUCCESS" for r in results)
                 outcome.append(MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE)
             except Exception as exc:
@@ -283,7 +287,7 @@ def configure(
     readers: list[MetricReader] = list(extra_metric_readers)
     metric_exporter = None
     if metric_factories:
-        metric_exporter = _DeadlineMetricExporter(metric_factories)
+        metric_exporter = _DeadlineMetricExporter(metric_factories, resource.relabel_metrics)
         readers.append(PeriodicExportingMetricReader(metric_exporter))
     meter_provider = MeterProvider(resource=resource.parent, metric_readers=readers, shutdown_on_exit=False)
     pipeline = Pipeline(

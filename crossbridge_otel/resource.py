@@ -117,3 +117,11 @@ class ProcessResource:
         if os.getpid() == self._pid:
             return batch
         return [dataclasses.replace(r, resource=self._for_this_process(r.resource)) for r in batch]
+
+    def relabel_metrics(self, data: Any) -> Any:
+        """``MetricsData`` with each resource re-labelled for this process (after fork)."""
+        if os.getpid() == self._pid:
+            return data
+        return dataclasses.replace(data, resource_metrics=[
+            dataclasses.replace(rm, resource=self._for_this_process(rm.resource)) for rm in data.resource_metrics
+        ])

@@ -149,6 +149,16 @@ class OtlpSink:
             requests = list(self.metrics)
         return {m.name for r in requests for rm in r.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
 
+    def metrics_named(self, name: str) -> list[tuple[dict[str, Any], Any]]:
+        """(resource attributes, metric) for every received metric called ``name``."""
+        with self._lock:
+            requests = list(self.metrics)
+        return [
+            (attributes(rm.resource.attributes), m)
+            for r in requests for rm in r.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+            if m.name == name
+        ]
+
     def wait_for(self, predicate: Callable[[OtlpSink], Any], timeout: float = 10.0) -> bool:
         """Poll ``predicate(self)`` until it is truthy or ``timeout`` seconds pass; returns whether it held."""
         deadline = time.monotonic() + timeout

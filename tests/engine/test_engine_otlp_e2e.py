@@ -141,3 +141,27 @@ def test_malformed_traceparent_starts_a_new_trace(sink):
     assert sink.wait_for(lambda s: s.spans("coverage.parse"), timeout=5), done.stderr
     _, span = sink.spans("coverage.parse")[0]
     assert span.parent_span_id == b""
+
+
+FORK_METRIC = """
+import os, sys
+from opentelemetry import metrics
+counter = metrics.get_meter("fork-probe").create_counter("probe.count")
+counter.add(1)
+pid = os.fork()
+if pid == 0:
+    metrics.get_meter("fork-probe").create_counter("child.count").add(1)
+    sys.exit(0)
+os.waitpid(pid, 0)
+print("child", pid)
+"""
+
+
+def test_forked_child_metrics_carry_the_childs_resource(sink):
+    """Metrics a forked child exports are labelled with the child's process.pid, like its spans."""
+    done = run_instrumented(FORK_METRIC, OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint)
+    assert done.returncode == 0, done.stderr
+    child_pid = int(done.stdout.split()[-1])
+    assert sink.wait_for(lambda s: s.metrics_named("child.count"), timeout=5), done.stderr
+    pids = {resource["process.pid"] for resource, _ in sink.metrics_named("child.count")}
+    assert pids == {child_pid}
