@@ -71,6 +71,7 @@ class CrossBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         settings: Settings = kwargs.get("settings") or load_settings(warn=False)
         self._patches: dict[Target, list[_Patch]] = {}
         self._hooks: list[hooks.Hook] = []
+        self._bindings: list[Binding] = []
         if not settings.enabled:
             for target in self.targets:
                 self._status(target, State.DISABLED, "CROSSBRIDGE_OTEL_ENABLED=false")
@@ -136,11 +137,13 @@ class CrossBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         invoker = None
         if target.invoker is not None:
             invoker = target.invoker(target, InvokerEnv(self.area, self._settings, self._meter, static))
-        return Binding(
+        binding = Binding(
             name=target.span, tracer=self._tracer, histogram=self._histogram, static=static, area=self.area,
             kind=target.kind, call_attributes=target.call_attributes,
             result_attributes=target.result_attributes, outcome=target.outcome, invoker=invoker,
         )
+        self._bindings.append(binding)
+        return binding
 
     def _patch_target(self, module: ModuleType, target: Target, already_imported: bool) -> None:
         try:
@@ -202,6 +205,9 @@ class CrossBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                     _restore(patch)
                 self._status(target, State.REMOVED)
             self._patches = {}
+            for binding in getattr(self, "_bindings", []):
+                binding.live = False  # wrappers kept alive elsewhere become pass-throughs
+            self._bindings = []
             waiting = {
                 (s.module, s.qualname) for s in status.snapshot()
                 if s.area == self.area and s.state in (State.WAITING, State.MODULE_MISSING)

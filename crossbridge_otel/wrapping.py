@@ -82,7 +82,7 @@ class Binding:
     """Everything a wrapper needs, decided once at patch time."""
 
     __slots__ = (
-        "call_attributes", "count_key", "histogram", "invoker", "kind", "metric_error", "metric_failed",
+        "call_attributes", "count_key", "histogram", "invoker", "kind", "live", "metric_error", "metric_failed",
         "metric_ok", "name", "outcome", "result_attributes", "static", "tracer",
     )
 
@@ -109,6 +109,9 @@ class Binding:
         self.result_attributes = result_attributes
         self.outcome = outcome
         self.invoker = invoker
+        # False once the instrumentor is uninstrumented: a wrapper still referenced somewhere (bound before
+        # uninstrument, kept in a registry) then calls straight through.
+        self.live = True
         self.count_key = f"crossbridge.{name}.count"
         base = {"area": area, "operation": name}
         self.metric_ok = {**base, "outcome": "ok"}
@@ -188,7 +191,7 @@ def _plain_wrapper(original: Callable[..., Any], b: Binding) -> Callable[..., An
     invoker = b.invoker
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not switch.on:
+        if not switch.on or not b.live:
             return original(*args, **kwargs)
         parent = _get_current_span().get_span_context()
         if parent.is_valid and not parent.trace_flags.sampled:  # sampled out (see _sampled_out)
@@ -234,7 +237,7 @@ def _coroutine_wrapper(original: Callable[..., Any], b: Binding) -> Callable[...
     invoker = b.invoker
 
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not switch.on or _sampled_out():
+        if not switch.on or not b.live or _sampled_out():
             return await original(*args, **kwargs)
         started = _perf()
         span = _begin(b, args, kwargs)
@@ -267,7 +270,7 @@ def _generator_wrapper(original: Callable[..., Any], b: Binding) -> Callable[...
     switch = SWITCH
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not switch.on or _sampled_out():
+        if not switch.on or not b.live or _sampled_out():
             return (yield from original(*args, **kwargs))
         started = _perf()
         span = _begin(b, args, kwargs)
@@ -317,7 +320,7 @@ def _async_generator_wrapper(original: Callable[..., Any], b: Binding) -> Callab
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         span = None
         started = _perf()
-        if switch.on and not _sampled_out():
+        if switch.on and b.live and not _sampled_out():
             span = _begin(b, args, kwargs)
         ctx = _set_span_in_context(span) if span is not None else None
         metric = b.metric_error
@@ -364,7 +367,7 @@ def make_counter(original: Callable[..., Any], binding: Binding) -> Callable[...
     key = binding.count_key
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if switch.on:
+        if switch.on and binding.live:
             span = _get_current_span()
             if span.is_recording():
                 try:

@@ -119,3 +119,18 @@ def test_reinstrument_after_uninstrument_patches_again(instrument, telemetry):
     inst.instrument(**telemetry.providers)
     shapes.add(1)
     assert len(telemetry.spans("victim.add")) == 1
+
+
+
+def test_wrapper_kept_elsewhere_stops_recording_after_uninstrument(instrument, telemetry):
+    """A wrapper someone kept a reference to before uninstrument() is a plain pass-through afterwards."""
+    from victims import shapes
+
+    inst = instrument(ADD)
+    kept = shapes.add
+    assert kept(2, 3) == 5
+    assert len(telemetry.spans("victim.add")) == 1
+    inst.uninstrument()
+    assert shapes.add is not kept
+    assert kept(4, 5) == 9
+    assert len(telemetry.spans("victim.add")) == 1
