@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +32,7 @@ from crossbridge_otel.targets import Invoker, InvokerEnv, Target
 
 __all__ = [
     "AttemptObserver", "RunsCommands", "after_call", "bounded", "enum_value", "file_name", "looks_like_path",
-    "observer",
+    "observer", "printed_error", "tee_stdout",
 ]
 
 _MAX_TEXT = 256
@@ -166,3 +168,51 @@ class RunsCommands(CrossBridgeInstrumentor):
         if getattr(self, "_subprocess_acquired", False):
             self._subprocess_acquired = False
             subprocesses.release()
+
+
+class _ThreadTee:
+    """Stands in for ``sys.stdout`` during one call: every write goes through to the real stream unchanged;
+    the lines written by the calling thread are also kept."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._thread = threading.get_ident()
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> Any:
+        if threading.get_ident() == self._thread and len(self.parts) < 64:
+            self.parts.append(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+_printed = threading.local()
+
+
+def tee_stdout(target: Target, env: InvokerEnv) -> Invoker:
+    """Invoker factory for calls that ``print()`` their error instead of raising or logging it (CrossBridge's
+    coverage.py and Istanbul parsers): stdout is teed for the call, and :func:`printed_error` then returns
+    the last ``Error...`` line this thread printed, for the outcome to use as the span's description."""
+
+    def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
+        stream = sys.stdout
+        tee = _ThreadTee(stream)
+        sys.stdout = tee
+        try:
+            return original(*args, **kwargs)
+        finally:
+            if sys.stdout is tee:
+                sys.stdout = stream
+            _printed.lines = "".join(tee.parts).splitlines()
+
+    return invoke
+
+
+def printed_error() -> str:
+    """The last line starting with ``Error`` printed during the last :func:`tee_stdout` call on this thread."""
+    lines = getattr(_printed, "lines", [])
+    _printed.lines = []
+    errors = [line.strip() for line in lines if line.strip().startswith("Error")]
+    return redact(errors[-1])[:_MAX_TEXT] if errors else ""

@@ -37,20 +37,21 @@ for the two repositories) and ``code.function.name``. What is traced:
 - ``coverage.export`` (``console_formatter.export_to_csv`` / ``export_to_json``): ``format``, ``rows``.
 
 Attribute names above are short for ``crossbridge.coverage.<name>``. The coverage.py and Istanbul parsers
-``print()`` their error and return ``None``; that text goes to stdout and cannot be read back without
-capturing the process's stdout, so the span description says what the ``None`` means instead. The engine's
+``print()`` their error and return ``None``: stdout is teed during those calls (every write still goes to
+stdout unchanged) and the printed ``Error ...`` line becomes the span's description. The engine's
 test command runs through :mod:`crossbridge_otel.subprocesses`: a ``coverage.command`` child span and
 ``TRACEPARENT`` in the command's environment, so an instrumented test run joins the trace.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from crossbridge_otel.retry import retry
 from crossbridge_otel.targets import Attrs, Failure, Target, arg, failed_if_empty, failed_if_none, size
 
-from ._support import RunsCommands
+from ._support import RunsCommands, printed_error, tee_stdout
 
 __all__ = ["CoverageInstrumentor"]
 
@@ -115,12 +116,22 @@ def _parse_batch(fmt: str) -> Any:
     return call
 
 
-_PARSE_NONE = failed_if_none(
+def _parse_failed(error_type: str, generic: str, failed: Callable[[Any], bool]) -> Callable[[Any], Failure]:
+    """Outcome of a parser that prints its error: CrossBridge's own printed line, else ``generic``."""
+
+    def outcome(result: Any) -> Failure:
+        printed = printed_error()  # read (and cleared) after every call, success or not
+        return (error_type, printed or generic) if failed(result) else None
+
+    return outcome
+
+
+_PARSE_NONE = _parse_failed(
     "returned_none", "the parser returned None: the report is missing, is not valid JSON of this format or "
-    "has no files (CrossBridge prints 'Error parsing ... report: <reason>' to stdout)")
-_PARSE_EMPTY = failed_if_empty(
-    "returned_empty", "the batch parser returned no mappings: the report could not be read or parsed "
-    "(CrossBridge prints 'Error parsing ... batch report: <reason>' to stdout)")
+    "has no files", lambda result: result is None)
+_PARSE_EMPTY = _parse_failed(
+    "returned_empty", "the batch parser returned no mappings: the report could not be read or parsed",
+    lambda result: not result)
 _COLLECT_NONE = failed_if_none(
     "returned_none", "coverage collection returned None: the test command failed or timed out, the JaCoCo "
     "report was not found, or an error was swallowed (see the coverage.command child span)")
@@ -247,9 +258,10 @@ def _parsers(module: str, cls: str, fmt: str, mode_index: int, none_fails: bool)
     return (
         Target(f"core.coverage.{module}", f"{cls}.parse", "coverage.parse",
                call_attributes=_parse(fmt, mode_index), result_attributes=_mapping_attrs,
-               outcome=_PARSE_NONE if none_fails else None),
+               outcome=_PARSE_NONE if none_fails else None, invoker=tee_stdout if none_fails else None),
         Target(f"core.coverage.{module}", f"{cls}.parse_batch", "coverage.parse_batch",
-               call_attributes=_parse_batch(fmt), result_attributes=_batch_attrs, outcome=_PARSE_EMPTY),
+               call_attributes=_parse_batch(fmt), result_attributes=_batch_attrs, outcome=_PARSE_EMPTY,
+               invoker=tee_stdout),
     )
 
 

@@ -111,12 +111,26 @@ def test_coverage_py_on_xml_is_returned_none(coverage_instrumented, samples, cap
     from core.coverage.coverage_py_parser import CoveragePyParser
 
     assert CoveragePyParser().parse(samples / "coverage.xml", "t") is None
-    assert "Error parsing coverage.py report" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Error parsing coverage.py report: Expecting value" in printed  # still printed, unchanged
     span = coverage_instrumented.span("coverage.parse")
     assert span.status.status_code == StatusCode.ERROR
     assert span.attributes["error.type"] == "returned_none"
-    assert "returned None" in span.status.description
+    assert span.status.description == printed.strip().splitlines()[-1]  # CrossBridge's own text
     assert span.events == ()
+
+
+def test_parser_stdout_is_restored_and_other_output_untouched(coverage_instrumented, samples, capsys):
+    """After a teed parse, sys.stdout is the same object again and a successful parse keeps no error text."""
+    import sys
+
+    from core.coverage.coverage_py_parser import CoveragePyParser
+
+    before = sys.stdout
+    assert CoveragePyParser().parse(samples / "coverage.json", test_name="t") is not None
+    assert sys.stdout is before
+    span = coverage_instrumented.span("coverage.parse")
+    assert span.status.status_code != StatusCode.ERROR
 
 
 def test_coverage_py_batch_on_missing_is_returned_empty(coverage_instrumented, tmp_path):
