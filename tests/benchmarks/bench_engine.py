@@ -1,6 +1,6 @@
 """Per-call cost of the engine's wrappers, measured side by side in one run (a script, not a test).
 
-    .venv/bin/python benchmarks/bench_engine.py [--quick]
+    .venv/bin/python tests/benchmarks/bench_engine.py [--quick]
 
 Each case is timed in interleaved repetitions (every variant once per round, so machine noise hits all
 alike) and the medians are compared:

@@ -1,6 +1,6 @@
 """Benchmark of the CrossBridge log bridge against the SDK's own logging handler, in one run.
 
-Run: ``.venv/bin/python benchmarks/bench_logs.py [--rounds 15] [--calls 20000]``
+Run: ``.venv/bin/python tests/benchmarks/bench_logs.py [--rounds 15] [--calls 20000]``
 
 Every case is timed in interleaved rounds (A, B, C, A, B, C, ...) and the minimum per-call time over the
 rounds is kept, so the machine's load hits all cases alike. Budgets (issue 4):
@@ -30,7 +30,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "crossbridge"))
 
 from opentelemetry._logs import get_logger  # noqa: E402

@@ -1,6 +1,6 @@
 """First-try success cost of the retry layer, side by side in one run (a script, not a test).
 
-    .venv/bin/python benchmarks/bench_retry.py [--rounds 15] [--calls 50000]
+    .venv/bin/python tests/benchmarks/bench_retry.py [--rounds 15] [--calls 50000]
 
 Cases, timed in interleaved rounds (every case once per round, so machine noise hits all alike); the minimum
 per-call time over the rounds is kept:

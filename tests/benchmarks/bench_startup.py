@@ -1,6 +1,6 @@
 """Start-up cost of `opentelemetry-instrument python -c pass`: this distribution vs the stock distro.
 
-    .venv/bin/python benchmarks/bench_startup.py [--rounds N]
+    .venv/bin/python tests/benchmarks/bench_startup.py [--rounds N]
 
 The stock side is a second virtual environment under .build/stock-otel-venv with opentelemetry-distro and
 opentelemetry-exporter-otlp at the same OpenTelemetry versions as ours (created on first run, reused after).
@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 OURS = Path(sys.executable).parent
 STOCK_VENV = REPO / ".build" / "stock-otel-venv"
 STOCK = STOCK_VENV / "bin"
