@@ -9,16 +9,19 @@ Runtime switch: :func:`set_enabled` turns every wrapper into a plain pass-throug
 """
 
 from crossbridge_otel.version import __version__
-from crossbridge_otel.wrapping import SWITCH
 
 __all__ = ["__version__", "is_enabled", "set_enabled"]
 
 
 def set_enabled(enabled: bool) -> None:
     """Switch instrumentation on or off at runtime (patches stay in place; off costs one attribute read)."""
+    from crossbridge_otel.wrapping import SWITCH  # not at package import: opentelemetry-instrument start-up
+
     SWITCH.on = bool(enabled)
 
 
 def is_enabled() -> bool:
     """Whether wrappers currently record telemetry."""
+    from crossbridge_otel.wrapping import SWITCH
+
     return SWITCH.on

@@ -11,7 +11,6 @@ used, and the application runs. The README's settings table is rendered from :da
 
 from __future__ import annotations
 
-import difflib
 import logging
 import math
 import os
@@ -174,6 +173,8 @@ def load(environ: Mapping[str, str] | None = None, warn: bool = True, **explicit
         if name.startswith(PREFIX) and name not in _BY_ENV:
             # Compare without the shared prefix, which would make every unknown name look "close".
             keys = {env[len(PREFIX):]: env for env in _BY_ENV}
+            import difflib  # only on this warning path: start-up budget
+
             hint = difflib.get_close_matches(name[len(PREFIX):], list(keys), n=1)
             suggestion = f"; did you mean {keys[hint[0]]}?" if hint else ""
             problems.append(f"{name} is not a crossbridge-otel setting{suggestion} It is ignored.")
