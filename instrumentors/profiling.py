@@ -46,29 +46,25 @@ Every span carries ``crossbridge.area=profiling``, ``crossbridge.category=perfor
 from __future__ import annotations
 
 import contextlib
-import functools
 import inspect
 import logging
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
-from opentelemetry import trace as trace_api
-from opentelemetry.trace import Span, SpanContext
+from opentelemetry.trace import Span
 
-from crossbridge_otel._guard import report_failure
 from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
 from crossbridge_otel.redaction import redact
 from crossbridge_otel.retry import retry
-from crossbridge_otel.targets import Attrs, Failure, Invoker, InvokerEnv, InvokerFactory, Target, arg, size
-from crossbridge_otel.wrapping import SWITCH, mark_failure
+from crossbridge_otel.targets import Attrs, Failure, Target, arg, size
+from crossbridge_otel.wrapping import mark_failure
+
+from ._profiling_support import after, capturing, contexts, failed_false, last_error, linking, remembering
 
 __all__ = ["ProfilingInstrumentor"]
 
 _P = "crossbridge.profiling."
 _MAX_TEXT = 200
-_MAX_LINKS = 128  # the SDK's default span link limit
 _LOGGERS = ("crossbridge.core.profiling.storage", "crossbridge.core.profiling.benchmark")
 _BACKENDS = {"LocalStorageBackend": "local", "PostgresStorageBackend": "postgres",
              "InfluxDBStorageBackend": "influxdb", "NoOpStorageBackend": "none"}
@@ -86,164 +82,12 @@ def _enum(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
-# -- CrossBridge's own error text: the last ERROR record of its profiling loggers, per thread -----------
-
-
-class _LastError(logging.Handler):
-    """Keeps the last ERROR message logged on this thread; read by the outcome of the same call."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self.local = threading.local()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            self.local.message = record.getMessage()
-        except Exception:  # a broken record must not break CrossBridge's logging
-            self.local.message = None
-
-    def clear(self) -> None:
-        self.local.message = None
-
-    def peek(self) -> str | None:
-        """The last ERROR message since :meth:`clear` on this thread (outcomes may read it more than once)."""
-        message: str | None = getattr(self.local, "message", None)
-        return message
-
-
-_last_error = _LastError()
-
-
-def _failed_false(default: str) -> Callable[[Any], Failure]:
-    def outcome(result: Any) -> Failure:
-        if result is not False:
-            return None
-        return ("returned_false", _last_error.peek() or default)
-
-    return outcome
-
-
-# -- which span was current when each event was collected (for links from the flush thread) ----------
-
-
-class _EventContexts:
-    """Bounded side table ``id(event) -> (event, span context)``; entries leave when their batch is written."""
-
-    def __init__(self, capacity: int = 10000) -> None:
-        self._capacity = capacity
-        self._entries: OrderedDict[int, tuple[Any, SpanContext]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def remember(self, event: Any, context: SpanContext) -> None:
-        with self._lock:
-            self._entries[id(event)] = (event, context)
-            if len(self._entries) > self._capacity:
-                self._entries.popitem(last=False)
-
-    def take(self, events: Iterable[Any]) -> list[SpanContext]:
-        """The distinct span contexts of ``events`` (forgotten afterwards), at most ``_MAX_LINKS``."""
-        found: dict[tuple[int, int], SpanContext] = {}
-        with self._lock:
-            for event in events:
-                entry = self._entries.get(id(event))
-                if entry is not None and entry[0] is event:
-                    del self._entries[id(event)]
-                    found.setdefault((entry[1].trace_id, entry[1].span_id), entry[1])
-        return list(found.values())[:_MAX_LINKS]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-_contexts = _EventContexts()
-
-
-def _remembering(collect: Callable[..., Any]) -> Callable[..., Any]:
-    """``MetricsCollector.collect`` that first notes the current span context of the event."""
-    switch = SWITCH
-    get_span = trace_api.get_current_span
-
-    def wrapper(self: Any, event: Any, *args: Any, **kwargs: Any) -> Any:
-        if switch.on:
-            try:
-                context = get_span().get_span_context()
-                if context.is_valid:
-                    _contexts.remember(event, context)
-            except Exception as exc:
-                report_failure("profiling collect context", exc)
-        return collect(self, event, *args, **kwargs)
-
-    functools.update_wrapper(wrapper, collect)
-    return wrapper
-
-
-# -- invokers ---------------------------------------------------------------------------------------------
-
-
-def _calling(inner: Invoker | None, original: Callable[..., Any], args: tuple[Any, ...],
-             kwargs: dict[str, Any], span: Span) -> Any:
-    return original(*args, **kwargs) if inner is None else inner(original, args, kwargs, span)
-
-
-def _capturing(inner: InvokerFactory | None) -> InvokerFactory:
-    """Clear the captured error text before the call (then ``inner``, the retry layer, or a plain call)."""
-
-    def factory(target: Target, env: InvokerEnv) -> Invoker:
-        wrapped = inner(target, env) if inner is not None else None
-
-        def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-            _last_error.clear()
-            return _calling(wrapped, original, args, kwargs, span)
-
-        return invoke
-
-    return factory
-
-
-def _linking(inner: InvokerFactory | None) -> InvokerFactory:
-    """Storage writes: link the span to the spans current when its events were collected."""
-
-    def factory(target: Target, env: InvokerEnv) -> Invoker:
-        wrapped = _capturing(inner)(target, env)
-
-        def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-            try:
-                links = _contexts.take(arg(args, kwargs, 1, "events") or ())
-                for context in links:
-                    span.add_link(context)
-                span.set_attribute(_P + "links", len(links))
-            except Exception as exc:
-                report_failure("profiling write links", exc)
-            return _calling(wrapped, original, args, kwargs, span)
-
-        return invoke
-
-    return factory
-
-
-def _after(read: Callable[[Span, tuple[Any, ...], Any], None]) -> InvokerFactory:
-    """Call, then let ``read(span, args, result)`` add what only the finished call knows."""
-
-    def factory(target: Target, env: InvokerEnv) -> Invoker:
-        def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-            result = original(*args, **kwargs)
-            try:
-                read(span, args, result)
-            except Exception as exc:
-                report_failure(f"{target.span} result", exc)
-            return result
-
-        return invoke
-
-    return factory
-
 
 def _start_read(span: Span, args: tuple[Any, ...], result: Any) -> None:
     collector = args[0]
     enabled = bool(getattr(getattr(collector, "config", None), "enabled", False))
     if result is False and enabled:
-        mark_failure(span, ("returned_false", _last_error.peek() or
+        mark_failure(span, ("returned_false", last_error.peek() or
                             "MetricsCollector.start returned False: the storage backend did not initialize "
                             "or CROSSBRIDGE_PROFILING=false"))
 
@@ -376,7 +220,7 @@ def _benchmark_outcome(result: Any) -> Failure:
     if not failed:
         return None
     text = f"{failed} of {getattr(result, 'iterations', '?')} benchmark iterations failed"
-    last = _last_error.peek()
+    last = last_error.peek()
     return ("benchmark_failures", f"{text}: {last}" if last else text)
 
 
@@ -391,13 +235,13 @@ def _storage(cls: str, kind: str) -> tuple[Target, ...]:
     write_retry = retry("default", write=True) if kind == "postgres" else None
     return (
         Target(_STORAGE, f"{cls}.initialize", "profiling.storage.initialize", call_attributes=_backend(kind),
-               outcome=_failed_false(f"{cls}.initialize returned False"),
-               invoker=_capturing(retry("default"))),
+               outcome=failed_false(f"{cls}.initialize returned False"),
+               invoker=capturing(retry("default"))),
         Target(_STORAGE, f"{cls}.write_events", "profiling.storage.write", call_attributes=_write_call(kind),
-               outcome=_failed_false(f"{cls}.write_events returned False (not initialized?)"),
-               invoker=_linking(write_retry)),
+               outcome=failed_false(f"{cls}.write_events returned False (not initialized?)"),
+               invoker=linking(write_retry)),
         Target(_STORAGE, f"{cls}.flush", "profiling.storage.flush", call_attributes=_backend(kind),
-               outcome=_failed_false(f"{cls}.flush returned False"), invoker=_capturing(None)),
+               outcome=failed_false(f"{cls}.flush returned False"), invoker=capturing(None)),
         Target(_STORAGE, f"{cls}.shutdown", "profiling.storage.shutdown", call_attributes=_backend(kind)),
     )
 
@@ -419,11 +263,11 @@ class ProfilingInstrumentor(CrossBridgeInstrumentor):
         Target(_STORAGE, "StorageFactory.from_config", "profiling.storage.create", call_attributes=_factory_call,
                result_attributes=_factory_result),
         Target(_COLLECTOR, "MetricsCollector.start", "profiling.collector.start", call_attributes=_collector_call,
-               invoker=_capturing(_after(_start_read))),
+               invoker=capturing(after(_start_read))),
         Target(_COLLECTOR, "MetricsCollector.flush", "profiling.collector.flush", call_attributes=_flush_call,
-               outcome=_failed_false("MetricsCollector.flush returned False")),
+               outcome=failed_false("MetricsCollector.flush returned False")),
         Target(_COLLECTOR, "MetricsCollector.shutdown", "profiling.collector.shutdown",
-               call_attributes=_collector_call, invoker=_after(_shutdown_read)),
+               call_attributes=_collector_call, invoker=after(_shutdown_read)),
         Target(_COLLECTOR, "MetricsCollector.collect", "profiling.collect", mode="count"),
         _record("record_test_start", step=False, status=False),
         _record("record_test_end", step=False, status=True),
@@ -449,19 +293,19 @@ class ProfilingInstrumentor(CrossBridgeInstrumentor):
         Target("core.profiling.context", "profile", "profiling.profile", call_attributes=_profile_call),
         Target("core.profiling.benchmark", "BenchmarkProfiler.benchmark_operation", "profiling.benchmark",
                call_attributes=_benchmark_call, result_attributes=_benchmark_result,
-               outcome=_benchmark_outcome, invoker=_capturing(None)),
+               outcome=_benchmark_outcome, invoker=capturing(None)),
     )
 
     def _on_instrument(self, **kwargs: Any) -> None:
         self._error_loggers = [logging.getLogger(name) for name in _LOGGERS]
         for logger in self._error_loggers:
-            logger.addHandler(_last_error)
+            logger.addHandler(last_error)
 
     def _on_uninstrument(self) -> None:
         for logger in getattr(self, "_error_loggers", []):
-            logger.removeHandler(_last_error)
+            logger.removeHandler(last_error)
         self._error_loggers = []
-        _contexts.clear()
+        contexts.clear()
 
     def _wrap(self, raw: Any, target: Target, on_class: bool = False) -> Any:
         """Two CrossBridge shapes the plain table cannot express.
@@ -471,7 +315,7 @@ class ProfilingInstrumentor(CrossBridgeInstrumentor):
         wrapper so the span covers the ``with`` block, not the creation of the context manager.
         """
         if target.qualname == "MetricsCollector.collect" and callable(raw):
-            return super()._wrap(_remembering(raw), target, on_class)
+            return super()._wrap(remembering(raw), target, on_class)
         inner = getattr(raw, "__wrapped__", None)
         if (inspect.isfunction(raw) and inspect.isgeneratorfunction(inner)
                 and raw.__code__.co_filename == contextlib.__file__):
