@@ -1,4 +1,7 @@
-"""Shared test set-up: CrossBridge-shaped fixture modules on sys.path, strict mode, in-memory telemetry.
+"""Shared test set-up: the real CrossBridge on sys.path, strict mode, in-memory telemetry.
+
+CrossBridge is found by ``crossbridge_target`` (``CROSSBRIDGE_SRC``, else ``../shared/crossbridge/src``). Without
+it every test is skipped with the reason, except in CI, where the run stops at once: it must always be there.
 
 The ``telemetry`` fixture builds real SDK providers with in-memory exporters and injects them
 (``tracer_provider=`` / ``logger_provider=`` / ``meter_provider=``), so no test touches the globals.
@@ -20,16 +23,30 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-TESTS = Path(__file__).resolve().parent
-FIXTURES = TESTS / "fixtures" / "crossbridge"
-SAMPLES = TESTS / "samples"
+from crossbridge_target import CROSSBRIDGE_SRC, REPO, SAMPLES, ci, missing_reason
 
-if str(FIXTURES) not in sys.path:
-    sys.path.insert(0, str(FIXTURES))
-# CrossBridge's orchestration package connects to a database at import unless this is false (TARGETS §0.2).
-os.environ.setdefault("CROSSBRIDGE_HOOKS_ENABLED", "false")
+if CROSSBRIDGE_SRC is not None and str(CROSSBRIDGE_SRC) not in sys.path:
+    sys.path.insert(0, str(CROSSBRIDGE_SRC))
+# CrossBridge's orchestration package connects to a database at import unless this is false. Forced, not
+# defaulted: a user's CROSSBRIDGE_HOOKS_ENABLED=true must not point the tests at their database.
+os.environ["CROSSBRIDGE_HOOKS_ENABLED"] = "false"
+# Bytecode of the CrossBridge tree (read-only, shared) and of child processes goes to one cache outside it.
+os.environ.setdefault("PYTHONPYCACHEPREFIX", str(REPO / ".cache" / "pycache"))
+sys.pycache_prefix = os.environ["PYTHONPYCACHEPREFIX"]
 # Failures inside the distribution are re-raised under the project's own tests.
 os.environ.setdefault("CROSSBRIDGE_OTEL_STRICT", "true")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if CROSSBRIDGE_SRC is None and ci():
+        raise pytest.UsageError(f"{missing_reason()} (CI: the real CrossBridge is the test target, never skipped)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if CROSSBRIDGE_SRC is None:
+        skip = pytest.mark.skip(reason=missing_reason())
+        for item in items:
+            item.add_marker(skip)
 
 
 @dataclass

@@ -5,6 +5,9 @@
 #   - the real OpenTelemetry Collector and Jaeger, built from the Go module proxy and cached outside the
 #     repository (tests/e2e/build-pipeline.sh; cold build on 2 cores: see the README).
 # Without Go, the pipeline tests are skipped with the reason printed (in CI, CI=true, they fail instead).
+# pytest imports the real CrossBridge (CROSSBRIDGE_SRC, else ../shared/crossbridge/src), which dials hard-coded
+# hosts at import: the whole pytest run goes into a loopback-only network namespace (unshare -n, then lo up), with
+# CROSSBRIDGE_HOOKS_ENABLED=false. PostgreSQL, the collector and Jaeger all listen on 127.0.0.1 inside it.
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -29,6 +32,7 @@ echo "== ruff"
 .venv/bin/ruff check .
 echo "== mypy (strict, crossbridge_otel/)"
 .venv/bin/mypy
-echo "== pytest"
+echo "== pytest (inside a loopback-only network namespace)"
 export PATH="$PWD/.venv/bin:$PATH"
-exec .venv/bin/python -m pytest "$@"
+export CROSSBRIDGE_HOOKS_ENABLED=false
+exec bash tests/setup/loopback-only.sh .venv/bin/python -m pytest "$@"

@@ -16,14 +16,14 @@ TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS))
 
 from conftest_pg import postgres_server  # noqa: E402,F401
+from crossbridge_target import crossbridge_env  # noqa: E402
 
 DOCTOR = [sys.executable, "-m", "crossbridge_otel.cli", "doctor"]
 
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CROSSBRIDGE_OTEL_", "OTEL_"))}
-    env["PYTHONPATH"] = str(TESTS / "fixtures" / "crossbridge")
-    env["CROSSBRIDGE_HOOKS_ENABLED"] = "false"
+    env = crossbridge_env(env)
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9"  # discard port: nothing listens
     env.update(extra)
     return env

@@ -17,17 +17,17 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from crossbridge_target import crossbridge_env  # noqa: E402
+
 ENGINE_TESTS = Path(__file__).resolve().parent
 REPO = ENGINE_TESTS.parents[1]
-FIXTURES = REPO / "tests" / "fixtures" / "crossbridge"
 INSTRUMENT = Path(sys.executable).with_name("opentelemetry-instrument")
 
 
 def child_env(**extra: str) -> dict[str, str]:
     """A production-like environment for a child process: no inherited OTEL_*/CROSSBRIDGE_OTEL_* settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CROSSBRIDGE_OTEL_"))}
-    env["PYTHONPATH"] = os.pathsep.join([str(FIXTURES), str(ENGINE_TESTS), str(REPO / "tests")])
-    env["CROSSBRIDGE_HOOKS_ENABLED"] = "false"
+    env = crossbridge_env(env, extra_path=(ENGINE_TESTS, REPO / "tests"))
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
