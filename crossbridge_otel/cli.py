@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -20,6 +22,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sub.add_parser("settings", help="print the CROSSBRIDGE_OTEL_* settings table (Markdown)")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except BrokenPipeError:
+        # `crossbridge-otel settings | head`: the reader left; say nothing more (and nothing at exit either).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "settings":
         from crossbridge_otel.settings import render_markdown
 
@@ -27,12 +39,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from crossbridge_otel.doctor import collect, render
 
-    report = collect(import_targets=not args.no_import)
+    # CrossBridge prints to stdout when its modules are imported (coloured INFO lines); that goes to stderr
+    # here, so stdout carries only the report (`doctor --json | jq .` works).
+    with contextlib.redirect_stdout(sys.stderr):
+        report = collect(import_targets=not args.no_import)
     if args.json:
         json.dump(report, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
         sys.stdout.write(render(report))
+    sys.stdout.flush()
     return 0
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from crossbridge_target import CROSSBRIDGE_SRC, REPO, SAMPLES, ci, missing_reason
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -23,10 +24,19 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from crossbridge_target import CROSSBRIDGE_SRC, REPO, SAMPLES, ci, missing_reason
-
 if CROSSBRIDGE_SRC is not None and str(CROSSBRIDGE_SRC) not in sys.path:
     sys.path.insert(0, str(CROSSBRIDGE_SRC))
+# The environment cannot leak into the tests: a proxy would carry their 127.0.0.1 traffic elsewhere, an inherited
+# OTEL_* setting would point exporters elsewhere, CROSSBRIDGE_* variables would point CrossBridge at a real database
+# or sidecar. (tests/run.sh installs before pytest starts, so the installs still use the proxy a user really has.)
+_LEAKY_PROXIES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy", "ftp_proxy"}
+for _name in list(os.environ):
+    if (
+        _name.lower() in _LEAKY_PROXIES
+        or _name.startswith(("OTEL_", "TRACEPARENT", "TRACESTATE"))
+        or (_name.startswith("CROSSBRIDGE_") and _name != "CROSSBRIDGE_SRC")
+    ):
+        del os.environ[_name]
 # CrossBridge's orchestration package connects to a database at import unless this is false. Forced, not
 # defaulted: a user's CROSSBRIDGE_HOOKS_ENABLED=true must not point the tests at their database.
 os.environ["CROSSBRIDGE_HOOKS_ENABLED"] = "false"

@@ -12,21 +12,16 @@ Fixtures:
 
 from __future__ import annotations
 
-import os
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from pgserver import PostgresServer, postgres_available  # noqa: E402
+from crossbridge_target import ci
+from pgserver import PostgresServer, postgres_available
 
 
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
+    if ci():
         pytest.fail(f"PostgreSQL required in CI: {reason}", pytrace=False)
     pytest.skip(f"PostgreSQL unavailable: {reason} (run tests/setup/ensure-postgres.sh)")
 

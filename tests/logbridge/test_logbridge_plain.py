@@ -41,12 +41,12 @@ def test_plain_logger_extra_fields_and_location(bridged, telemetry):
     assert a["code.file.path"] == __file__
 
 
-def test_fixture_module_loggers_are_exported(bridged, telemetry):
-    """The fixture's own plain logger (services.logging_service) is bridged like any other."""
-    import services.logging_service as service
+def test_crossbridge_module_loggers_are_exported(bridged, telemetry):
+    """A real CrossBridge module's own plain logger (core.config.loader's) is bridged like any other."""
+    import core.config.loader as loader
 
-    service.logger.error("service probe")
-    assert [attrs(r)["crossbridge.category"] for r in by_body(telemetry, "service probe")] == ["general"]
+    loader.logger.error("loader probe")
+    assert [attrs(r)["crossbridge.category"] for r in by_body(telemetry, "loader probe")] == ["general"]
 
 
 def test_loggers_outside_crossbridge_packages_are_not_exported(bridged, telemetry):

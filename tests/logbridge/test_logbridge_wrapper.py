@@ -85,7 +85,7 @@ def test_category_and_brand_context_are_not_fields(bridged, telemetry, cb, uniqu
 def test_helper_methods_export_their_fields(bridged, telemetry, cb, unique):
     """test_passed goes through success(): SUCCESS severity and its test= field as an attribute."""
     cb.get_logger(unique()).test_passed("LoginTest", duration=1.5)
-    (record,) = by_body(telemetry, "Test passed: LoginTest")
+    (record,) = by_body(telemetry, "✅ Test passed: LoginTest")
     assert record.severity_text == "SUCCESS"
     assert attrs(record)["crossbridge.log.test"] == "LoginTest"
 
@@ -108,7 +108,7 @@ def test_code_location_is_the_real_caller(bridged, telemetry, cb, unique):
 def test_helper_location_skips_every_wrapper_frame(bridged, telemetry, cb, unique):
     """A helper (ai_error -> error) still reports the test function as the caller."""
     cb.get_logger(unique()).ai_error("quota", operation="translate")
-    (record,) = by_body(telemetry, "AI Error during translate")
+    (record,) = by_body(telemetry, "🤖 AI Error during translate")
     assert attrs(record)["code.function.name"].endswith("test_helper_location_skips_every_wrapper_frame")
 
 
