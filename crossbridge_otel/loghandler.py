@@ -34,7 +34,6 @@ from typing import Any
 
 from opentelemetry._logs import Logger as OTelLogger
 from opentelemetry._logs import LoggerProvider, SeverityNumber, get_logger
-from opentelemetry.sdk._logs._internal import std_to_otel
 
 from crossbridge_otel._guard import report_failure
 from crossbridge_otel.redaction import MASK, is_secret_key, redact
@@ -64,11 +63,25 @@ _SEVERITY: dict[int, tuple[SeverityNumber, str]] = {
 }
 
 
+def _std_to_otel(levelno: int) -> SeverityNumber:
+    """The OpenTelemetry log data model's mapping of a stdlib level: each ten-step band (DEBUG 10, INFO 20, ...)
+    starts at its severity's first number and climbs at most three (DEBUG2..DEBUG4); below 10 is unspecified.
+
+    (The SDK has the same function, but only in its private ``_internal`` module.)
+    """
+    if levelno < logging.DEBUG:
+        return SeverityNumber.UNSPECIFIED
+    if levelno > logging.CRITICAL + 3:
+        return SeverityNumber.FATAL4
+    band = min(levelno // 10, 5)  # 1 DEBUG .. 5 FATAL
+    return SeverityNumber(1 + 4 * band + min(levelno - band * 10, 3))
+
+
 def severity(levelno: int, levelname: str) -> tuple[SeverityNumber, str]:
     """The OTel severity number and text of a stdlib level (CrossBridge's TRACE and SUCCESS included)."""
     found = _SEVERITY.get(levelno)
     if found is None:
-        found = _SEVERITY[levelno] = (std_to_otel(levelno), _OTEL_TEXT.get(levelname, levelname))
+        found = _SEVERITY[levelno] = (_std_to_otel(levelno), _OTEL_TEXT.get(levelname, levelname))
     return found
 
 
