@@ -23,18 +23,24 @@ for the two repositories) and ``code.function.name``. What is traced:
   ``nonzero_exit``, timeout → ``subprocess.TimeoutExpired``), ``coverage.parse``, ``coverage.repository.*``.
 - ``coverage.query_impact``: ``changed_classes``, ``min_confidence``, ``affected_tests``.
 - ``coverage.repository.<method>`` (every ``CoverageRepository`` method, category ``persistence``):
-  ``db.system.name=sqlite``, ``rows`` (rows saved or returned), the statistics of
-  ``get_coverage_statistics``; sqlite3 exceptions recorded and re-raised; the five reads are retried
-  under the ``quick`` policy.
-- ``coverage.cucumber.collect_scenario`` / ``collect_feature`` / ``aggregate``: ``scenarios``, ``classes``;
-  CrossBridge's ``AttributeError`` (``ScenarioResult`` has no ``id``) is recorded and re-raised.
+  ``db.system.name=sqlite``, ``rows`` (rows saved or returned), ``total_tests``, ``total_classes``,
+  ``total_methods`` and ``average_confidence`` from ``get_coverage_statistics``; sqlite3 exceptions
+  recorded and re-raised; the five reads are retried under the ``quick`` policy.
+- ``coverage.cucumber.collect_scenario`` / ``collect_feature`` (``CucumberCoverageCollector``) and
+  ``coverage.cucumber.aggregate_scenario`` / ``aggregate_feature`` (``CucumberCoverageAggregator
+  .aggregate_scenario_coverage`` / ``aggregate_feature_coverage``): ``execution_mode`` (aggregator),
+  ``scenarios`` (lists), ``classes``, ``methods``, ``confidence``; CrossBridge's ``AttributeError``
+  (its ``ScenarioResult`` has no ``id``) is recorded and re-raised.
 - ``coverage.behavioral.{api_call,ui_interaction,network_request,contract_usage}``: high-frequency, counted
   on the enclosing span as ``crossbridge.coverage.behavioral.<name>.count``; a span each only with
   ``CROSSBRIDGE_OTEL_PER_EVENT_SPANS=true``.
-- ``coverage.external_refs.extract`` / ``extract_file``: ``framework``, ``refs``.
+- ``coverage.external_refs.extract`` / ``extract_file`` (``extract_external_refs_from_test`` /
+  ``extract_external_refs_from_file``, separate calls that never nest): ``framework``, ``refs``.
 - ``coverage.functional.<method>`` (every ``FunctionalCoverageRepository`` method, category
   ``persistence``): ``db.system.name=postgresql``, ``rows``; SQLAlchemy 2.x's ``ArgumentError`` recorded.
-- ``coverage.export`` (``console_formatter.export_to_csv`` / ``export_to_json``): ``format``, ``rows``.
+- ``coverage.export`` (``console_formatter.export_to_csv`` / ``export_to_json``): ``format``, ``report``
+  (the report's class name), ``rows`` (its entries); ``export_to_json``'s ``TypeError`` for a report that
+  is not a dataclass is recorded and re-raised.
 
 Attribute names above are short for ``crossbridge.coverage.<name>``. The coverage.py and Istanbul parsers
 ``print()`` their error and return ``None``: stdout is teed during those calls (every write still goes to
@@ -51,16 +57,12 @@ from typing import Any
 from crossbridge_otel.retry import retry
 from crossbridge_otel.targets import Attrs, Failure, Target, arg, failed_if_empty, failed_if_none, size
 
-from ._support import RunsCommands, printed_error, tee_stdout
+from ._support import RunsCommands, enum_value, printed_error, tee_stdout
 
 __all__ = ["CoverageInstrumentor"]
 
 _P = "crossbridge.coverage."
 _SQLITE = {"db.system.name": "sqlite"}
-
-
-def _enum(value: Any) -> Any:
-    return getattr(value, "value", value)
 
 
 def _mapping_attrs(mapping: Any) -> Attrs:
@@ -81,7 +83,7 @@ def _mapping_attrs(mapping: Any) -> Attrs:
         _P + "methods": size(methods),
         _P + "units": size(units),
         _P + "confidence": getattr(mapping, "confidence", None),
-        _P + "source": _enum(getattr(mapping, "coverage_source", None)),
+        _P + "source": enum_value(getattr(mapping, "coverage_source", None)),
     }
 
 
@@ -99,7 +101,7 @@ def _list_attrs(result: Any) -> Attrs:
 def _parse(fmt: str, mode_index: int) -> Any:
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
         mode = arg(args, kwargs, mode_index, "execution_mode")
-        return {_P + "format": fmt, _P + "execution_mode": _enum(mode) if mode is not None else "isolated"}
+        return {_P + "format": fmt, _P + "execution_mode": enum_value(mode) if mode is not None else "isolated"}
 
     return call
 
@@ -111,7 +113,7 @@ def _parse_batch(fmt: str) -> Any:
             ids = arg(args, kwargs, 2, "test_names")
         mode = arg(args, kwargs, 3, "execution_mode")
         return {_P + "format": fmt, _P + "batch_size": size(ids),
-                _P + "execution_mode": _enum(mode) if mode is not None else "small_batch"}
+                _P + "execution_mode": enum_value(mode) if mode is not None else "small_batch"}
 
     return call
 
@@ -175,7 +177,7 @@ def _rows(result: Any) -> Attrs:
 def _statistics(result: Any) -> Attrs:
     if not isinstance(result, dict):
         return {}
-    keys = ("total_tests", "total_classes", "total_methods", "average_confidence", "discovery_runs")
+    keys = ("total_tests", "total_classes", "total_methods", "average_confidence")
     return {_P + key: result.get(key) for key in keys if isinstance(result.get(key), (int, float))}
 
 
@@ -219,34 +221,32 @@ def _refs_result(result: Any) -> Attrs:
     return {_P + "refs": size(result)}
 
 
-def _report_rows(report: Any) -> int | None:
-    """Rows of a functional-coverage report: a list, or a dict / object holding ``rows`` or ``items``."""
-    if isinstance(report, (list, tuple)):
-        return len(report)
-    for key in ("rows", "items"):
-        rows = report.get(key) if isinstance(report, dict) else getattr(report, key, None)
-        if rows:
-            return size(rows)
-    return 0
-
-
 def _export(fmt: str) -> Any:
+    """``export_to_*(report, output_file)``: CrossBridge's report dataclasses hold their rows in ``entries``."""
+
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-        return {_P + "format": fmt, _P + "rows": _report_rows(arg(args, kwargs, 0, "report"))}
+        report = arg(args, kwargs, 0, "report")
+        return {_P + "format": fmt, _P + "report": type(report).__name__,
+                _P + "rows": size(getattr(report, "entries", None))}
 
     return call
 
 
 def _scenario_result(result: Any) -> Attrs:
+    """One ``ScenarioCoverageMapping``, or a feature's list of them (they share the batch's coverage)."""
     if isinstance(result, list):
-        return {_P + "scenarios": len(result)}
+        return {**_mapping_attrs(result[0] if result else None), _P + "scenarios": len(result)}
     return _mapping_attrs(result)
 
 
-def _aggregate_result(result: Any) -> Attrs:
-    if not isinstance(result, dict):
-        return {}
-    return {_P + "scenarios": result.get("scenarios"), _P + "classes": size(result.get("classes"))}
+def _aggregate_call(default_mode: str) -> Any:
+    """``aggregate_*_coverage(self, scenario | cucumber_json, jacoco_xml, step_map, execution_mode)``."""
+
+    def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+        mode = arg(args, kwargs, 4, "execution_mode")
+        return {_P + "execution_mode": enum_value(mode) if mode is not None else default_mode}
+
+    return call
 
 
 def _impact_outcome(result: Any) -> Failure:
@@ -321,8 +321,12 @@ class CoverageInstrumentor(RunsCommands):
                "coverage.cucumber.collect_scenario", result_attributes=_scenario_result),
         Target(_CUCUMBER, "CucumberCoverageCollector.collect_feature_coverage",
                "coverage.cucumber.collect_feature", result_attributes=_scenario_result),
-        Target(_CUCUMBER, "CucumberCoverageAggregator.aggregate", "coverage.cucumber.aggregate",
-               result_attributes=_aggregate_result),
+        Target(_CUCUMBER, "CucumberCoverageAggregator.aggregate_scenario_coverage",
+               "coverage.cucumber.aggregate_scenario", call_attributes=_aggregate_call("isolated"),
+               result_attributes=_scenario_result),
+        Target(_CUCUMBER, "CucumberCoverageAggregator.aggregate_feature_coverage",
+               "coverage.cucumber.aggregate_feature", call_attributes=_aggregate_call("small_batch"),
+               result_attributes=_scenario_result),
         # Behavioral collectors: high-frequency, counted on the enclosing span
         *(Target("core.coverage.behavioral_collectors", qualname, f"coverage.behavioral.{name}", mode="count")
           for qualname, name in _BEHAVIORAL),

@@ -1,8 +1,8 @@
-"""CoverageInstrumentor on the CrossBridge-shaped ``core.coverage`` fixtures (TARGETS §4, §13 rows 2-7)."""
+"""CoverageInstrumentor on the real CrossBridge ``core.coverage``: its parsers on real reports, its sqlite
+repository, its mapping engine running real shell commands (TARGETS §4, §13 rows 2-7)."""
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import subprocess
 import time
@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest_pg import postgres_db, postgres_server  # noqa: F401  (fixtures; pytest_plugins is root-only)
 from opentelemetry.trace import StatusCode
 
 from crossbridge_otel import status
@@ -298,14 +299,20 @@ def test_repository_reads_have_rows_and_sqlite(coverage_instrumented, samples, t
         "crossbridge.coverage.rows"] == len(own)
 
 
-def test_repository_statistics_and_runs(coverage_instrumented, tmp_path):
-    """Discovery-run methods and statistics are traced; statistics become attributes."""
+def test_repository_statistics_and_runs(coverage_instrumented, samples, tmp_path):
+    """Discovery-run methods are traced and get_coverage_statistics' counts become span attributes."""
+    from core.coverage.models import CoverageSource
+
     repo = _repository(tmp_path)
-    run_id = repo.create_discovery_run("isolated", "junit", "jacoco")
+    run_id = repo.create_discovery_run("isolated", "junit", CoverageSource.JACOCO)
+    repo.save_test_coverage(_jacoco().parse(samples / "jacoco.xml", test_id="T#t"), run_id)
     repo.fail_discovery_run(run_id, "boom")
     stats = repo.get_coverage_statistics()
-    span = coverage_instrumented.span("coverage.repository.get_coverage_statistics")
-    assert span.attributes["crossbridge.coverage.discovery_runs"] == stats["discovery_runs"] == 1
+    attrs = _attrs(coverage_instrumented.span("coverage.repository.get_coverage_statistics"))
+    assert attrs["crossbridge.coverage.total_tests"] == stats["total_tests"] == 1
+    assert attrs["crossbridge.coverage.total_classes"] == stats["total_classes"] == 1
+    assert attrs["crossbridge.coverage.total_methods"] == stats["total_methods"] == 1
+    assert attrs["crossbridge.coverage.average_confidence"] == stats["average_confidence"] == 0.95
     assert coverage_instrumented.span("coverage.repository.fail_discovery_run").status.status_code \
         == StatusCode.UNSET
     assert len(coverage_instrumented.spans("coverage.repository.create_discovery_run")) == 1
@@ -325,16 +332,55 @@ def test_repository_sqlite_error_is_reraised(coverage_instrumented, tmp_path):
 # -- cucumber, behavioral, external, functional, exports ----------------------------------------------
 
 
-def test_cucumber_aggregate(coverage_instrumented):
-    """The cucumber aggregator is traced with scenario and class counts."""
-    from core.coverage.cucumber_coverage import CucumberCoverageAggregator
-    from core.coverage.models import ScenarioCoverageMapping
+def _scenarios(samples):
+    """CrossBridge's own ScenarioResult objects, parsed from the Cucumber JSON sample."""
+    from adapters.selenium_bdd_java import parse_cucumber_json
 
-    mapping = ScenarioCoverageMapping("s", "S", aggregated_classes={"a.B", "c.D"})
-    CucumberCoverageAggregator().aggregate([mapping])
-    span = coverage_instrumented.span("coverage.cucumber.aggregate")
-    assert span.attributes["crossbridge.coverage.scenarios"] == 1
-    assert span.attributes["crossbridge.coverage.classes"] == 2
+    return [scenario for feature in parse_cucumber_json(samples / "cucumber.json") for scenario in feature.scenarios]
+
+
+def test_cucumber_aggregate_scenario_bug_is_recorded(coverage_instrumented, samples):
+    """aggregate_scenario_coverage on a real ScenarioResult raises AttributeError ('id'): recorded, re-raised."""
+    from core.coverage.cucumber_coverage import CucumberCoverageAggregator
+
+    scenario = _scenarios(samples)[0]
+    with pytest.raises(AttributeError) as caught:
+        CucumberCoverageAggregator().aggregate_scenario_coverage(scenario, samples / "jacoco.xml")
+    span = coverage_instrumented.span("coverage.cucumber.aggregate_scenario")
+    assert span.attributes["error.type"] == "AttributeError"
+    assert span.attributes["crossbridge.coverage.execution_mode"] == "isolated"
+    assert span.status.status_code == StatusCode.ERROR
+    assert "'id'" in str(caught.value)
+
+
+def test_cucumber_aggregate_scenario_counts(coverage_instrumented, samples):
+    """A scenario carrying the id and name CrossBridge reads aggregates: classes, confidence, a parse child."""
+    from types import SimpleNamespace
+
+    from core.coverage.cucumber_coverage import CucumberCoverageAggregator
+
+    # The attributes aggregate_scenario_coverage reads (its ScenarioResult lacks id/name: see the test above)
+    scenario = SimpleNamespace(id="login;valid-login", name="Valid login", steps=[])
+    mapping = CucumberCoverageAggregator().aggregate_scenario_coverage(scenario, samples / "jacoco.xml")
+    span = coverage_instrumented.span("coverage.cucumber.aggregate_scenario")
+    assert span.attributes["crossbridge.coverage.classes"] == len(mapping.aggregated_classes) == 1
+    assert span.attributes["crossbridge.coverage.methods"] == len(mapping.aggregated_methods) == 1
+    assert span.attributes["crossbridge.coverage.confidence"] == mapping.confidence == 0.95
+    assert span.status.status_code == StatusCode.UNSET
+    assert coverage_instrumented.span("coverage.parse").parent.span_id == span.context.span_id
+
+
+def test_cucumber_feature_collection_nests_and_records(coverage_instrumented, samples):
+    """collect_feature_coverage → aggregate_feature_coverage: nested spans, both recording CrossBridge's error."""
+    from core.coverage.cucumber_coverage import CucumberCoverageCollector
+
+    with pytest.raises(AttributeError):
+        CucumberCoverageCollector().collect_feature_coverage(samples / "cucumber.json", samples / "jacoco.xml")
+    collect = coverage_instrumented.span("coverage.cucumber.collect_feature")
+    aggregate = coverage_instrumented.span("coverage.cucumber.aggregate_feature")
+    assert aggregate.parent.span_id == collect.context.span_id
+    assert aggregate.attributes["crossbridge.coverage.execution_mode"] == "small_batch"
+    assert collect.attributes["error.type"] == aggregate.attributes["error.type"] == "AttributeError"
 
 
 def test_behavioral_records_are_counted_not_spanned(coverage_instrumented):
@@ -345,10 +391,11 @@ def test_behavioral_records_are_counted_not_spanned(coverage_instrumented):
     api, ui = ApiEndpointCollector(), UiComponentCollector()
     test_id = uuid.uuid4()
     with tracer.start_as_current_span("test.case"):
-        for _ in range(3):
-            api.record_api_call(test_id, "/login", "post", 200)
-        ui.record_interaction(test_id, "LoginButton", "click")
-    assert len(api.get_records()) == 3
+        for user in (1, 2, 3):
+            api.record_api_call(test_id, f"/api/users/{user}", "get", 200)
+        ui.record_interaction(test_id, "LoginButton", "button", "click")
+    # CrossBridge folds the three calls into one endpoint; the count is of calls made
+    assert [e.endpoint_path for e in api.get_covered_endpoints()] == ["/api/users/{id}"]
     parent = coverage_instrumented.span("test.case")
     assert parent.attributes["crossbridge.coverage.behavioral.api_call.count"] == 3
     assert parent.attributes["crossbridge.coverage.behavioral.ui_interaction.count"] == 1
@@ -357,53 +404,95 @@ def test_behavioral_records_are_counted_not_spanned(coverage_instrumented):
 
 def test_behavioral_per_event_spans_opt_in(coverage_per_event):
     """With per-event spans switched on, each record_* call gets its own span."""
-    from core.coverage.behavioral_collectors import NetworkCaptureCollector
+    from core.coverage.behavioral_collectors import ContractCoverageCollector, NetworkCaptureCollector
 
-    NetworkCaptureCollector().record_request(uuid.uuid4(), "https://example.com/x")
+    capture = NetworkCaptureCollector().record_request(uuid.uuid4(), "http://127.0.0.1:9/x", "get", response_status=200)
+    ContractCoverageCollector().record_contract_usage(uuid.uuid4(), "users", "v1", {"name"}, {"id"})
     span = coverage_per_event.span("coverage.behavioral.network_request")
+    assert capture.request_method == "GET"
     assert span.attributes["crossbridge.area"] == "coverage"
+    assert span.attributes["code.function.name"] == \
+        "core.coverage.behavioral_collectors.NetworkCaptureCollector.record_request"
+    assert len(coverage_per_event.spans("coverage.behavioral.contract_usage")) == 1
 
 
-def test_external_refs_extract_and_file(coverage_instrumented, tmp_path):
-    """External-ref extraction records framework and the number of refs found, nested for files."""
+def test_external_refs_extract_from_test(coverage_instrumented):
+    """extract_external_refs_from_test records the framework and how many refs it found."""
+    from core.coverage.external_extractors import extract_external_refs_from_test
+
+    source = '@TestRail(id = "C1234")\npublic void testLogin() {}'
+    refs = extract_external_refs_from_test(source, ["@zephyr:SHOP-T7", "smoke"], framework="junit")
+    span = coverage_instrumented.span("coverage.external_refs.extract")
+    assert [(r.system, r.external_id) for r in refs] == [("testrail", "C1234"), ("zephyr", "SHOP-T7")]
+    assert span.attributes["crossbridge.coverage.refs"] == 2
+    assert span.attributes["crossbridge.coverage.framework"] == "junit"
+
+
+def test_external_refs_extract_from_file(coverage_instrumented, samples):
+    """extract_external_refs_from_file on a Java test records framework and refs (annotation + JavaDoc tag)."""
     from core.coverage.external_extractors import extract_external_refs_from_file
 
-    source = tmp_path / "LoginTest.java"
-    source.write_text("// covers C1234 and PROJ-T12\nclass LoginTest {}\n")
-    refs = extract_external_refs_from_file(source, framework="java")
-    outer = coverage_instrumented.span("coverage.external_refs.extract_file")
-    inner = coverage_instrumented.span("coverage.external_refs.extract")
-    assert outer.attributes["crossbridge.coverage.refs"] == len(refs) == 2
-    assert outer.attributes["crossbridge.coverage.framework"] == "java"
-    assert inner.parent.span_id == outer.context.span_id
+    refs = extract_external_refs_from_file(str(samples / "CheckoutTest.java"))
+    span = coverage_instrumented.span("coverage.external_refs.extract_file")
+    assert sorted(r.external_id for r in refs) == ["C1234", "SHOP-T42"]
+    assert span.attributes["crossbridge.coverage.refs"] == 2
+    assert span.attributes["crossbridge.coverage.framework"] == "java"
+    assert coverage_instrumented.spans("coverage.external_refs.extract") == []  # the file path never nests it
 
 
-def test_functional_repository_argument_error_is_recorded(coverage_instrumented):
-    """Under SQLAlchemy 2.x FunctionalCoverageRepository calls raise ArgumentError: recorded, re-raised."""
-    sqlalchemy = pytest.importorskip("sqlalchemy")
+@pytest.mark.postgres
+def test_functional_repository_argument_error_is_recorded(coverage_instrumented, postgres_server, postgres_db):
+    """On a PostgreSQL session, SQLAlchemy 2.x makes FunctionalCoverageRepository raise ArgumentError: recorded."""
+    import sqlalchemy
     from core.coverage.functional_repository import FunctionalCoverageRepository
     from sqlalchemy.orm import Session
 
-    with Session(sqlalchemy.create_engine("sqlite://")) as session:
-        with pytest.raises(sqlalchemy.exc.ArgumentError):
+    engine = sqlalchemy.create_engine(
+        f"postgresql+psycopg2://{postgres_server.user}@{postgres_server.host}:{postgres_server.port}/{postgres_db}")
+    try:
+        with Session(engine) as session, pytest.raises(sqlalchemy.exc.ArgumentError):
             FunctionalCoverageRepository(session).get_all_features()
+    finally:
+        engine.dispose()
     span = coverage_instrumented.span("coverage.functional.get_all_features")
     assert span.attributes["error.type"] == "sqlalchemy.exc.ArgumentError"
+    assert span.attributes["db.system.name"] == "postgresql"
     assert span.attributes["crossbridge.category"] == "persistence"
 
 
+def _coverage_map_report():
+    from core.coverage.functional_models import FunctionalCoverageMapEntry, FunctionalCoverageMapReport
+
+    entries = [FunctionalCoverageMapEntry("com.example.app.LoginService.login", 2, ["C1234"]),
+               FunctionalCoverageMapEntry("com.example.app.Unused.noop", 0)]
+    return FunctionalCoverageMapReport(entries, total_code_units=2, total_tests=2, total_external_tcs=1)
+
+
 def test_exports_are_traced(coverage_instrumented, tmp_path):
-    """export_to_csv and export_to_json produce coverage.export spans with format and row count."""
+    """export_to_csv and export_to_json produce coverage.export spans with format, report type and rows."""
     from core.coverage.console_formatter import export_to_csv, export_to_json
 
-    report = {"rows": [{"feature": "login", "tests": 2}, {"feature": "logout", "tests": 0}]}
-    export_to_csv(report, tmp_path / "r.csv")
-    export_to_json(report, tmp_path / "r.json")
-    assert (tmp_path / "r.csv").read_text().startswith("feature,tests")
+    report = _coverage_map_report()
+    export_to_csv(report, str(tmp_path / "r.csv"))
+    export_to_json(report, str(tmp_path / "r.json"))
+    assert (tmp_path / "r.csv").read_text().startswith("Code Unit,Tests,TestRail TCs")
     csv_span, json_span = coverage_instrumented.spans("coverage.export")
     assert csv_span.attributes["crossbridge.coverage.format"] == "csv"
     assert json_span.attributes["crossbridge.coverage.format"] == "json"
-    assert csv_span.attributes["crossbridge.coverage.rows"] == 2
+    assert csv_span.attributes["crossbridge.coverage.report"] == "FunctionalCoverageMapReport"
+    assert csv_span.attributes["crossbridge.coverage.rows"] == json_span.attributes["crossbridge.coverage.rows"] == 2
+
+
+def test_export_json_type_error_is_recorded(coverage_instrumented, tmp_path):
+    """export_to_json of something that is not a report dataclass raises TypeError: recorded and re-raised."""
+    from core.coverage.console_formatter import export_to_json
+
+    with pytest.raises(TypeError):
+        export_to_json({"entries": []}, str(tmp_path / "r.json"))
+    span = coverage_instrumented.span("coverage.export")
+    assert span.attributes["error.type"] == "TypeError"
+    assert span.attributes["crossbridge.coverage.report"] == "dict"
+    assert "crossbridge.coverage.rows" not in span.attributes
 
 
 # -- patch bookkeeping ---------------------------------------------------------------------------------
@@ -434,11 +523,18 @@ def test_uninstrument_restores_originals(telemetry):
     assert subprocess.run is original_run
 
 
-def test_no_spans_when_not_instrumented(telemetry, samples, tmp_path):
-    """Without instrumentation the same calls produce no spans (sanity check of the fixture)."""
-    shutil.copy(samples / "jacoco.xml", tmp_path / "j.xml")
-    _jacoco().parse(tmp_path / "j.xml")
-    assert telemetry.spans() == []
+def test_no_spans_after_uninstrument(telemetry, samples):
+    """After uninstrument, parsing makes no span, even through a method bound while instrumented."""
+    inst = CoverageInstrumentor()
+    inst.instrument(**telemetry.providers)
+    parser = _jacoco()
+    bound_parse = parser.parse  # a reference taken while the wrapper was installed
+    bound_parse(samples / "jacoco.xml", test_id="T#t")
+    assert len(telemetry.spans("coverage.parse")) == 1  # the providers are really wired
+    inst.uninstrument()
+    parser.parse(samples / "jacoco.xml", test_id="T#t")
+    bound_parse(samples / "jacoco.xml", test_id="T#t")
+    assert len(telemetry.spans("coverage.parse")) == 1
 
 
 def test_mapping_path_not_in_attributes(coverage_instrumented, samples):
