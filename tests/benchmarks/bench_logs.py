@@ -31,7 +31,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "fixtures" / "crossbridge"))
+sys.path.insert(0, str(ROOT / "tests"))
+from crossbridge_target import CROSSBRIDGE_SRC, missing_reason  # noqa: E402
+
+if CROSSBRIDGE_SRC is None:
+    raise SystemExit(missing_reason())
+sys.path.insert(0, str(CROSSBRIDGE_SRC))  # the real CrossBridge: run this inside tests/setup/loopback-only.sh
 
 from opentelemetry._logs import get_logger  # noqa: E402
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler, LogRecordProcessor  # noqa: E402
