@@ -1,5 +1,6 @@
-"""Profiling support: CrossBridge's own error text for swallowed failures, and the links that keep the
-background flush thread's storage writes attached to the spans that produced their events."""
+"""Profiling support: CrossBridge's own error text for swallowed failures, the links that keep the
+background flush thread's storage writes attached to the spans that produced their events, and the row type
+for the two shapes of ``core.profiling`` the plain table cannot express (:class:`ProfilingTarget`)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,41 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import trace as trace_api
 from opentelemetry.trace import Span, SpanContext
 
 from crossbridge_otel._guard import report_failure
-from crossbridge_otel.targets import Failure, Invoker, InvokerEnv, InvokerFactory, Target, arg
-from crossbridge_otel.wrapping import SWITCH
+from crossbridge_otel.redaction import redact
+from crossbridge_otel.targets import Attrs, Failure, Invoker, InvokerEnv, InvokerFactory, Target, arg
+from crossbridge_otel.wrapping import ORIGINAL_ATTR, SWITCH, Binding, error_type, make_wrapper
 
-__all__ = ["LINKS_ATTRIBUTE", "after", "capturing", "contexts", "failed_false", "last_error", "linking", "remembering"]
+__all__ = [
+    "LINKS_ATTRIBUTE", "ProfilingTarget", "after", "building", "capturing", "contexts", "failed_false", "last_error",
+    "linking", "remembering",
+]
 
 LINKS_ATTRIBUTE = "crossbridge.profiling.links"
 _MAX_LINKS = 128  # the SDK's default span link limit
+_MAX_LABELS = 32  # distinct labels of built callables (CrossBridge profiles 12 WebDriver commands)
+_MAX_TEXT = 200
+
+
+@dataclass(frozen=True)
+class ProfilingTarget(Target):
+    """A profiling row that also says how the raw callable is shaped (read by ``ProfilingInstrumentor._wrap``).
+
+    ``prepare(raw)`` is what the engine wraps instead of ``raw`` (``MetricsCollector.collect`` first notes the
+    span context of its event). ``builds=True`` marks a callable that *builds* the per-event callable
+    (``ProfilingWebDriver._wrap_method(command, method)`` returns the function each WebDriver command runs):
+    the builder itself is not traced; each callable it returns is counted under ``span`` (a span each with
+    per-event spans on), labelled with ``call_attributes`` read from the *builder's* arguments.
+    """
+
+    prepare: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None
+    builds: bool = False
 
 
 # -- CrossBridge's own error text: the last ERROR record of its profiling loggers, per thread -----------
@@ -174,3 +197,82 @@ def after(read: Callable[[Span, tuple[Any, ...], Any], None]) -> InvokerFactory:
         return invoke
 
     return factory
+
+
+# -- callables CrossBridge builds per event (each WebDriver command) ----------------------------------------
+
+
+def building(raw: Callable[..., Any], target: Target, binding_for: Callable[[Attrs], Binding],
+             per_event: bool) -> Callable[..., Any]:
+    """``raw``, a builder (see :class:`ProfilingTarget`), whose every built callable is counted or spanned.
+
+    ``binding_for(labels)`` makes the engine's binding for one label set (the instrumentor's, so uninstrument
+    turns it into a pass-through); bindings are made once per label set, at most ``_MAX_LABELS`` of them.
+    """
+    anchor = binding_for({})  # label-less: used past the label cap, and says whether we are still live
+    built: dict[tuple[tuple[str, Any], ...], tuple[Binding, Attrs]] = {}
+    switch = SWITCH
+    read = target.call_attributes
+
+    def bound(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Binding, Attrs]:
+        labels = {k: v for k, v in (read(args, kwargs) if read is not None else {}).items() if v is not None}
+        key = tuple(sorted(labels.items()))
+        found = built.get(key)
+        if found is None:
+            if len(built) >= _MAX_LABELS:
+                return anchor, {}
+            found = built.setdefault(key, (binding_for(labels), labels))
+        return found
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        made = raw(*args, **kwargs)
+        if not (switch.on and anchor.live) or not callable(made):
+            return made
+        try:
+            binding, labels = bound(args, kwargs)
+            return make_wrapper(made, binding) if per_event else counting(made, binding, labels)
+        except Exception as exc:
+            report_failure(f"building {target.span}", exc)
+            return made
+
+    functools.update_wrapper(build, raw)
+    setattr(build, ORIGINAL_ATTR, raw)
+    return build
+
+
+def counting(func: Callable[..., Any], binding: Binding, labels: Attrs) -> Callable[..., Any]:
+    """``func`` counted on the enclosing recording span (``crossbridge.<span>.count``); an exception it raises
+    is counted too (``crossbridge.<span>.errors``) and noted there as a ``<span>.error`` event, then re-raised."""
+    switch = SWITCH
+    get_span = trace_api.get_current_span
+    count_key = binding.count_key
+    errors_key = f"crossbridge.{binding.name}.errors"
+    event_name = f"{binding.name}.error"
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        span = get_span()
+        if not (switch.on and binding.live and span.is_recording()):
+            return func(*args, **kwargs)
+        try:
+            _bump(span, count_key)
+        except Exception as exc:
+            report_failure(f"count of {binding.name}", exc)
+        try:
+            return func(*args, **kwargs)
+        except BaseException as exc:
+            try:
+                _bump(span, errors_key)
+                span.add_event(event_name, {**labels, "error.type": error_type(exc),
+                                            "exception.message": redact(str(exc))[:_MAX_TEXT]})
+            except Exception as inner:
+                report_failure(f"error count of {binding.name}", inner)
+            raise
+
+    functools.update_wrapper(wrapper, func)
+    setattr(wrapper, ORIGINAL_ATTR, func)
+    return wrapper
+
+
+def _bump(span: Span, key: str) -> None:
+    attributes = getattr(span, "attributes", None) or {}
+    span.set_attribute(key, int(attributes.get(key, 0)) + 1)

@@ -18,12 +18,18 @@ Every span carries ``crossbridge.area=profiling``, ``crossbridge.category=perfor
 - ``profiling.storage.create`` (``StorageFactory.from_config``): ``backend`` requested and created.
 - ``profiling.collector.start`` / ``flush`` / ``shutdown`` (``MetricsCollector``): ``backend``,
   ``enabled``, ``sampling_rate``, ``queued``, and at shutdown ``events_collected`` / ``_dropped`` /
-  ``_written``. ``start`` returning ``False`` while profiling is enabled → ERROR ``returned_false``.
+  ``_written``. ``start`` returning ``False`` while profiling is enabled (config and ``CROSSBRIDGE_PROFILING``) → ERROR
+  ``returned_false``.
 - ``profiling.collector.record_test_start`` / ``record_test_end`` / ``record_step_start`` /
-  ``record_step_end``: ``framework``, ``test_id``, ``step``, ``status``.
+  ``record_step_end``: ``test_id``, ``framework``, ``step``, ``status``, ``duration_ms``.
 - ``MetricsCollector.collect`` and every ``ProfilingWebDriver`` command are high-frequency: counted on the
   enclosing span (``crossbridge.profiling.collect.count``, ``crossbridge.profiling.webdriver.command.count``);
-  a span each only with ``CROSSBRIDGE_OTEL_PER_EVENT_SPANS=true``.
+  a span each only with ``CROSSBRIDGE_OTEL_PER_EVENT_SPANS=true``. A WebDriver command runs the function
+  ``ProfilingWebDriver._wrap_method`` built for it on attribute access: that function is what is counted. A
+  command that raises is also counted in ``crossbridge.profiling.webdriver.command.errors`` and noted on the
+  enclosing span as a ``profiling.webdriver.command.error`` event (``command``, ``error.type``,
+  ``exception.message``); with per-event spans its own ``profiling.webdriver.command`` span (``command``) is
+  ERROR with the exception.
 - The background flush thread: storage writes run on ``MetricsCollector``'s daemon thread. Each write span
   is the child of ``profiling.collector.start`` (the context the thread was started in, carried by the
   ``opentelemetry-instrumentation-threading`` instrumentation that ``opentelemetry-instrument`` loads) and
@@ -33,59 +39,63 @@ Every span carries ``crossbridge.area=profiling``, ``crossbridge.category=perfor
 - Hooks: ``profiling.pytest.setup`` / ``call`` / ``teardown`` (the plugin's hook wrappers, ``test_id`` =
   node id), ``profiling.http.request`` (``ProfilingSession.request``: ``http.request.method``,
   ``http.response.status_code`` — the real code, where CrossBridge records 0 for 4xx/5xx), ``profiling.robot.
-  start_test`` / ``end_test``, ``profiling.playwright.test_begin`` / ``test_end`` / ``step_end``.
+  start_test`` / ``end_test`` (``test_id`` = ``suite::test`` as CrossBridge builds it, ``status`` = Robot's),
+  ``profiling.playwright.test_begin`` / ``test_end`` / ``step_end`` (``test_id`` = ``file::title`` as
+  CrossBridge builds it, ``status`` = Playwright's, ``step``).
   ``core.profiling.hooks.cypress_hook`` is a ``SyntaxError`` in CrossBridge: its target is reported
   ``failed`` with that reason by ``crossbridge-otel doctor`` and the import fails exactly as without us.
 - Profiler API: ``profiling.profiler.create`` (``create_profiler``: ``profiler_type``, ``level``,
   ``profiler``), ``profiling.profile`` (``context.profile`` and so every ``@profiled`` function: the span
   covers the ``with`` block; ``name``), ``profiling.benchmark`` (``BenchmarkProfiler.benchmark_operation``:
-  ``adapter``, ``iterations``, ``successful_runs``, ``failed_runs``, ``mean_ms``; ``failed_runs > 0`` →
+  ``adapter``, ``iterations``, ``successful_runs``, ``failed_runs``, ``mean_ms`` (CrossBridge's
+  ``avg_duration_ms``); ``failed_runs > 0`` →
   ERROR ``benchmark_failures`` with CrossBridge's last ERROR log text).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.trace import Span
 
 from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
-from crossbridge_otel.redaction import redact
 from crossbridge_otel.retry import retry
 from crossbridge_otel.targets import Attrs, Failure, Target, arg, size
-from crossbridge_otel.wrapping import mark_failure
+from crossbridge_otel.wrapping import Binding, mark_failure
 
-from ._profiling_support import after, capturing, contexts, failed_false, last_error, linking, remembering
+from ._profiling_support import (
+    ProfilingTarget,
+    after,
+    building,
+    capturing,
+    contexts,
+    failed_false,
+    last_error,
+    linking,
+    remembering,
+)
+from ._support import bounded as _short
+from ._support import enum_value as _enum
 
 __all__ = ["ProfilingInstrumentor"]
 
 _P = "crossbridge.profiling."
-_MAX_TEXT = 200
 _LOGGERS = ("crossbridge.core.profiling.storage", "crossbridge.core.profiling.benchmark")
 _BACKENDS = {"LocalStorageBackend": "local", "PostgresStorageBackend": "postgres",
              "InfluxDBStorageBackend": "influxdb", "NoOpStorageBackend": "none"}
 
 
-def _short(value: Any) -> str | None:
-    """A bounded, redacted string for ids and labels (never unbounded text)."""
-    if value is None:
-        return None
-    text = redact(str(value))
-    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
-
-
-def _enum(value: Any) -> Any:
-    return getattr(value, "value", value)
-
-
-
 def _start_read(span: Span, args: tuple[Any, ...], result: Any) -> None:
     collector = args[0]
+    # CrossBridge's own two off switches make start() return False by design (logged at INFO): not a failure.
     enabled = bool(getattr(getattr(collector, "config", None), "enabled", False))
+    enabled = enabled and os.environ.get("CROSSBRIDGE_PROFILING", "").lower() != "false"
     if result is False and enabled:
         mark_failure(span, ("returned_false", last_error.peek() or
                             "MetricsCollector.start returned False: the storage backend did not initialize "
@@ -142,16 +152,23 @@ def _flush_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     return {_P + "queued": queue.qsize() if queue is not None else None}
 
 
-def _record_call(has_step: bool, has_status: bool) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
+# CrossBridge's parameters after ``self``, in order (record_test_end(test_id, framework, duration_ms, status)).
+_RECORD_PARAMS = {
+    "record_test_start": ("test_id", "framework"),
+    "record_test_end": ("test_id", "framework", "duration_ms", "status"),
+    "record_step_start": ("test_id", "framework", "step_name"),
+    "record_step_end": ("test_id", "framework", "step_name", "duration_ms"),
+}
+_RECORD_KEYS = {"step_name": _P + "step"}
+
+
+def _record_call(params: tuple[str, ...]) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-        attributes = {_P + "test_id": _short(arg(args, kwargs, 1, "test_id"))}
-        index = 2
-        if has_step:
-            attributes[_P + "step"] = _short(arg(args, kwargs, 2, "step_name"))
-            index = 3
-        attributes[_P + "framework"] = _short(arg(args, kwargs, index, "framework", "pytest"))
-        if has_status:
-            attributes[_P + "status"] = _short(arg(args, kwargs, index + 1, "status", "passed"))
+        attributes: dict[str, Any] = {}
+        for index, name in enumerate(params, start=1):
+            value = arg(args, kwargs, index, name)
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            attributes[_RECORD_KEYS.get(name, _P + name)] = value if numeric else _short(value)
         return attributes
 
     return call
@@ -172,21 +189,39 @@ def _http_result(response: Any) -> Attrs:
     return {"http.response.status_code": getattr(response, "status_code", None)}
 
 
-def _robot_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    data = arg(args, kwargs, 1, "data")
-    suite = getattr(getattr(data, "parent", None), "name", "") or ""
-    result = arg(args, kwargs, 2, "result")
-    status = getattr(result, "status", None)
-    return {_P + "test_id": _short(f"{suite}::{getattr(data, 'name', '')}"), _P + "status": _short(status)}
+def _robot_call(status: bool) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
+    """Listener API 3 ``(data, result)``: the test id as CrossBridge builds it, from the result object."""
+
+    def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+        result = arg(args, kwargs, 2, "result")
+        suite = getattr(getattr(result, "parent", None), "name", "")
+        attributes = {_P + "test_id": _short(f"{suite}::{getattr(result, 'name', '')}")}
+        if status:  # Robot's own PASS/FAIL/SKIP (CrossBridge stores passed/failed, SKIP as failed)
+            attributes[_P + "status"] = _short(getattr(result, "status", None))
+        return attributes
+
+    return call
 
 
-def _playwright_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    test = arg(args, kwargs, 1, "test")
-    result = arg(args, kwargs, 2, "result")
-    step = arg(args, kwargs, 3, "step")
-    return {_P + "test_id": _short(getattr(test, "id", None) or getattr(test, "title", None)),
-            _P + "status": _short(getattr(result, "status", None)),
-            _P + "step": _short(getattr(step, "title", None))}
+def _playwright_call(status: bool, step: bool) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
+    """Reporter ``(test, result[, step])``: the test id as CrossBridge builds it, ``file::title``."""
+
+    def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+        test = arg(args, kwargs, 1, "test")
+        where = getattr(getattr(test, "location", None), "file", "")
+        attributes = {_P + "test_id": _short(f"{where}::{getattr(test, 'title', '')}")}
+        if status:  # Playwright's own status (timedOut, not CrossBridge's mapped "timeout")
+            attributes[_P + "status"] = _short(getattr(arg(args, kwargs, 2, "result"), "status", None))
+        if step:
+            attributes[_P + "step"] = _short(getattr(arg(args, kwargs, 3, "step"), "title", None))
+        return attributes
+
+    return call
+
+
+def _command_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+    """``ProfilingWebDriver._wrap_method(command, method)``: labels the command function it builds."""
+    return {_P + "command": _short(arg(args, kwargs, 1, "command"))}
 
 
 def _create_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
@@ -211,8 +246,9 @@ def _benchmark_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
 
 
 def _benchmark_result(result: Any) -> Attrs:
-    keys = ("iterations", "successful_runs", "failed_runs", "mean_ms")
-    return {_P + key: getattr(result, key, None) for key in keys}
+    keys = ("iterations", "successful_runs", "failed_runs")
+    return {**{_P + key: getattr(result, key, None) for key in keys},
+            _P + "mean_ms": getattr(result, "avg_duration_ms", None)}
 
 
 def _benchmark_outcome(result: Any) -> Failure:
@@ -246,9 +282,9 @@ def _storage(cls: str, kind: str) -> tuple[Target, ...]:
     )
 
 
-def _record(method: str, step: bool, status: bool) -> Target:
+def _record(method: str) -> Target:
     return Target(_COLLECTOR, f"MetricsCollector.{method}", f"profiling.collector.{method}",
-                  call_attributes=_record_call(step, status))
+                  call_attributes=_record_call(_RECORD_PARAMS[method]))
 
 
 class ProfilingInstrumentor(CrossBridgeInstrumentor):
@@ -268,24 +304,24 @@ class ProfilingInstrumentor(CrossBridgeInstrumentor):
                outcome=failed_false("MetricsCollector.flush returned False")),
         Target(_COLLECTOR, "MetricsCollector.shutdown", "profiling.collector.shutdown",
                call_attributes=_collector_call, invoker=after(_shutdown_read)),
-        Target(_COLLECTOR, "MetricsCollector.collect", "profiling.collect", mode="count"),
-        _record("record_test_start", step=False, status=False),
-        _record("record_test_end", step=False, status=True),
-        _record("record_step_start", step=True, status=False),
-        _record("record_step_end", step=True, status=False),
+        ProfilingTarget(_COLLECTOR, "MetricsCollector.collect", "profiling.collect", mode="count",
+                        prepare=remembering),
+        *(_record(method) for method in _RECORD_PARAMS),
         # Hooks
         *(Target(f"{_HOOKS}.pytest_hook", f"ProfilingPlugin.pytest_runtest_{phase}", f"profiling.pytest.{phase}",
                  call_attributes=_pytest_call) for phase in ("setup", "call", "teardown")),
-        Target(f"{_HOOKS}.selenium_hook", "ProfilingWebDriver._record", "profiling.webdriver.command",
-               mode="count"),
+        ProfilingTarget(f"{_HOOKS}.selenium_hook", "ProfilingWebDriver._wrap_method", "profiling.webdriver.command",
+                        mode="count", builds=True, call_attributes=_command_call),
         Target(f"{_HOOKS}.http_hook", "ProfilingSession.request", "profiling.http.request",
                call_attributes=_http_call, result_attributes=_http_result),
         *(Target(f"{_HOOKS}.robot_hook", f"CrossBridgeProfilingListener.{method}", f"profiling.robot.{method}",
-                 call_attributes=_robot_call) for method in ("start_test", "end_test")),
+                 call_attributes=_robot_call(status)) for method, status in (("start_test", False),
+                                                                             ("end_test", True))),
         *(Target(f"{_HOOKS}.playwright_hook", f"CrossBridgePlaywrightReporter.{method}",
-                 f"profiling.playwright.{name}", call_attributes=_playwright_call)
-          for method, name in (("onTestBegin", "test_begin"), ("onTestEnd", "test_end"),
-                               ("onStepEnd", "step_end"))),
+                 f"profiling.playwright.{name}", call_attributes=_playwright_call(status, step))
+          for method, name, status, step in (("onTestBegin", "test_begin", False, False),
+                                             ("onTestEnd", "test_end", True, False),
+                                             ("onStepEnd", "step_end", False, True))),
         Target(f"{_HOOKS}.cypress_hook", "create_cypress_profiling_files", "profiling.cypress.create_files"),
         # Profiler API
         Target("core.profiling.factory", "create_profiler", "profiling.profiler.create",
@@ -308,16 +344,26 @@ class ProfilingInstrumentor(CrossBridgeInstrumentor):
         contexts.clear()
 
     def _wrap(self, raw: Any, target: Target, on_class: bool = False) -> Any:
-        """Two CrossBridge shapes the plain table cannot express.
-
-        ``MetricsCollector.collect`` also remembers each event's span context (inside the count wrapper);
-        a ``@contextmanager`` function (``context.profile``) is rebuilt around the engine's generator
-        wrapper so the span covers the ``with`` block, not the creation of the context manager.
-        """
-        if target.qualname == "MetricsCollector.collect" and callable(raw):
-            return super()._wrap(remembering(raw), target, on_class)
+        """Shapes the plain table cannot express, as the rows declare them (:class:`ProfilingTarget`), and one
+        it can read off the callable itself: a ``@contextmanager`` function (``context.profile``) is rebuilt
+        around the engine's generator wrapper so the span covers the ``with`` block, not the creation of the
+        context manager."""
+        if isinstance(target, ProfilingTarget) and callable(raw):
+            if target.builds:
+                per_event = target.mode != "count" or self._settings.per_event_spans
+                return building(raw, target, self._labelled(target), per_event)
+            if target.prepare is not None:
+                return super()._wrap(target.prepare(raw), target, on_class)
         inner = getattr(raw, "__wrapped__", None)
         if (inspect.isfunction(raw) and inspect.isgeneratorfunction(inner)
                 and raw.__code__.co_filename == contextlib.__file__):
             return contextlib.contextmanager(super()._wrap(inner, target, on_class))
         return super()._wrap(raw, target, on_class)
+
+    def _labelled(self, target: Target) -> Callable[[Attrs], Binding]:
+        """The engine's binding for ``target`` with fixed labels (uninstrument makes it a pass-through)."""
+
+        def binding_for(labels: Attrs) -> Binding:
+            return self._binding(dataclasses.replace(target, call_attributes=lambda args, kwargs: labels))
+
+        return binding_for

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
+from conftest_pg import postgres_db, postgres_server  # noqa: F401  (fixtures; pytest_plugins is root-only)
 from opentelemetry.trace import StatusCode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from conftest_pg import postgres_db, postgres_server  # noqa: E402,F401  (pytest_plugins is root-only)
-
-from crossbridge_otel.instrumentors.profiling import ProfilingInstrumentor  # noqa: E402
-from crossbridge_otel.settings import load as load_settings  # noqa: E402
+from crossbridge_otel.instrumentors.profiling import ProfilingInstrumentor
+from crossbridge_otel.settings import load as load_settings
 
 pytestmark = pytest.mark.postgres
 

@@ -1,4 +1,4 @@
-"""ProfilingInstrumentor on the CrossBridge-shaped ``core.profiling`` fixtures (TARGETS §3, §13 rows 13-15)."""
+"""ProfilingInstrumentor on the real CrossBridge ``core.profiling`` (TARGETS §3, §13 rows 13-15)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from crossbridge_otel import status
 from crossbridge_otel.instrumentors.profiling import ProfilingInstrumentor
 from crossbridge_otel.settings import load as load_settings
 from crossbridge_otel.status import State
+
+pytest_plugins = ["pytester"]
 
 
 def _settings(**values):
@@ -46,6 +48,9 @@ def profiling_per_event(telemetry):
     inst.instrument(settings=_settings(per_event_spans=True), **telemetry.providers)
     yield telemetry
     inst.uninstrument()
+    from core.profiling.collector import MetricsCollector
+
+    MetricsCollector.reset_instance()
 
 
 def _closed_port() -> int:
@@ -141,8 +146,8 @@ def test_collector_run_writes_in_the_run_trace(profiling_instrumented, tmp_path)
     with tracer.start_as_current_span("run"):
         collector = _local_collector(tmp_path)
         assert collector.start() is True
-        collector.record_test_start("T::a")
-        collector.record_test_end("T::a", status="passed")
+        collector.record_test_start("T::a", "pytest")
+        collector.record_test_end("T::a", "pytest", 5, "passed")
         deadline = time.monotonic() + 5
         while collector.events_written < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -167,18 +172,31 @@ def test_collect_is_counted_on_the_record_span(profiling_instrumented, tmp_path)
     """collect() makes no span of its own and is counted on the enclosing record span."""
     collector = _local_collector(tmp_path)
     collector.start()
-    collector.record_step_end("T::a", "login", duration_ms=3.0)
+    collector.record_step_end("T::a", "pytest", "login", 3)
     span = profiling_instrumented.span("profiling.collector.record_step_end")
     assert span.attributes["crossbridge.profiling.collect.count"] == 1
-    assert span.attributes["crossbridge.profiling.step"] == "login"
+    assert collector.events_collected == 1
     assert profiling_instrumented.spans("profiling.collect") == []
+
+
+def test_record_methods_read_crossbridges_parameters(profiling_instrumented, tmp_path):
+    """record_* spans carry test id, framework, step, status and duration from CrossBridge's own parameters."""
+    collector = _local_collector(tmp_path)
+    collector.start()
+    collector.record_step_end("T::a", "robot", "login", 3)
+    collector.record_test_end("T::a", framework="robot", duration_ms=12, status="failed")
+    step = profiling_instrumented.span("profiling.collector.record_step_end").attributes
+    end = profiling_instrumented.span("profiling.collector.record_test_end").attributes
+    p = "crossbridge.profiling."
+    assert [step[p + k] for k in ("test_id", "framework", "step", "duration_ms")] == ["T::a", "robot", "login", 3]
+    assert [end[p + k] for k in ("framework", "status", "duration_ms")] == ["robot", "failed", 12]
 
 
 def test_collect_per_event_spans_opt_in(profiling_per_event, tmp_path):
     """With per-event spans on, collect() gets a span of its own."""
     collector = _local_collector(tmp_path)
     collector.start()
-    collector.record_test_start("T::b")
+    collector.record_test_start("T::b", "pytest")
     collector.shutdown()
     from core.profiling.collector import MetricsCollector
 
@@ -194,6 +212,15 @@ def test_collector_start_disabled_is_not_an_error(profiling_instrumented):
     assert MetricsCollector.get_instance().start() is False
     span = profiling_instrumented.span("profiling.collector.start")
     assert span.attributes["crossbridge.profiling.enabled"] is False
+    assert span.status.status_code == StatusCode.UNSET
+
+
+def test_collector_start_disabled_by_environment_is_not_an_error(profiling_instrumented, tmp_path, monkeypatch):
+    """CROSSBRIDGE_PROFILING=false makes start() return False by design: the span is not ERROR."""
+    monkeypatch.setenv("CROSSBRIDGE_PROFILING", "false")
+    assert _local_collector(tmp_path).start() is False
+    span = profiling_instrumented.span("profiling.collector.start")
+    assert span.attributes["crossbridge.profiling.enabled"] is True
     assert span.status.status_code == StatusCode.UNSET
 
 
@@ -215,7 +242,7 @@ def test_collector_shutdown_reports_counts(profiling_instrumented, tmp_path):
     """shutdown records the collected/dropped/written counters; its final write is its descendant."""
     collector = _local_collector(tmp_path)
     collector.start()
-    collector.record_test_start("T::c")
+    collector.record_test_start("T::c", "pytest")
     collector.shutdown()
     t = profiling_instrumented
     span = t.span("profiling.collector.shutdown")
@@ -229,21 +256,91 @@ def test_collector_shutdown_reports_counts(profiling_instrumented, tmp_path):
 # -- hooks ---------------------------------------------------------------------------------------------
 
 
-def test_webdriver_commands_are_counted(profiling_instrumented, tmp_path):
-    """ProfilingWebDriver commands are counted on the enclosing span, not spanned."""
+class _NoSuchElement(Exception):
+    """Stands for selenium's NoSuchElementException: CrossBridge's proxy is duck-typed and never imports selenium."""
+
+
+class _Driver:
+    """A small WebDriver of our own: what CrossBridge's ProfilingWebDriver proxies to."""
+
+    def __init__(self):
+        self.title = "Login"
+        self.visited = []
+        self.element = object()
+        self.raised = None
+
+    def get(self, url):
+        self.visited.append(url)
+
+    def find_element(self, by, value):
+        if value == "missing":
+            self.raised = _NoSuchElement(f"no element {by}={value}")
+            raise self.raised
+        return self.element
+
+    def click(self):
+        return None
+
+    def quit(self):
+        return None
+
+
+def _profiled_driver(tmp_path):
     from core.profiling.hooks.selenium_hook import ProfilingWebDriver
 
     collector = _local_collector(tmp_path)
-    collector.start()
-    driver = ProfilingWebDriver(SimpleNamespace(get=lambda url: None, refresh=lambda: None), "T::d", collector)
+    assert collector.start() is True
+    return ProfilingWebDriver(_Driver(), "T::d", collector), collector
+
+
+def test_webdriver_commands_are_counted(profiling_instrumented, tmp_path):
+    """Each profiled WebDriver command is counted on the enclosing span, with no span of its own."""
+    driver, collector = _profiled_driver(tmp_path)
     with profiling_instrumented.tracer_provider.get_tracer("test").start_as_current_span("test.case"):
-        driver.get("https://example.com")
-        driver.get("https://example.com/2")
-        driver.refresh()
+        driver.get("http://127.0.0.1/login")
+        assert driver.find_element("id", "user") is driver._driver.element
+        driver.click()
+        driver.quit()  # not one of CrossBridge's profiled commands
+        assert driver.title == "Login"
     parent = profiling_instrumented.span("test.case")
     assert parent.attributes["crossbridge.profiling.webdriver.command.count"] == 3
-    assert parent.attributes["crossbridge.profiling.collect.count"] == 3
+    assert parent.attributes["crossbridge.profiling.collect.count"] == collector.events_collected == 3
+    assert "crossbridge.profiling.webdriver.command.errors" not in parent.attributes
+    assert driver._driver.visited == ["http://127.0.0.1/login"]
     assert profiling_instrumented.spans("profiling.webdriver.command") == []
+
+
+def test_webdriver_command_failure_is_visible_on_the_enclosing_span(profiling_instrumented, tmp_path):
+    """A command that raises: same exception object, counted as an error and noted as an event on the span."""
+    driver, collector = _profiled_driver(tmp_path)
+    with profiling_instrumented.tracer_provider.get_tracer("test").start_as_current_span("test.case"):
+        with pytest.raises(_NoSuchElement) as caught:
+            driver.find_element("id", "missing")
+    assert caught.value is driver._driver.raised
+    parent = profiling_instrumented.span("test.case")
+    assert parent.attributes["crossbridge.profiling.webdriver.command.count"] == 1
+    assert parent.attributes["crossbridge.profiling.webdriver.command.errors"] == 1
+    (event,) = [e for e in parent.events if e.name == "profiling.webdriver.command.error"]
+    assert event.attributes["crossbridge.profiling.command"] == "find_element"
+    assert event.attributes["error.type"].endswith("_NoSuchElement")
+    assert event.attributes["exception.message"] == "no element id=missing"
+    assert collector.events_collected == 1  # CrossBridge still recorded its own failed=True event
+
+
+def test_webdriver_per_event_spans_opt_in(profiling_per_event, tmp_path):
+    """With per-event spans on, each command is a span labelled with the command; a failing one is ERROR."""
+    driver, _ = _profiled_driver(tmp_path)
+    driver.get("http://127.0.0.1/")
+    with pytest.raises(_NoSuchElement):
+        driver.find_element("id", "missing")
+    ok, failed = profiling_per_event.spans("profiling.webdriver.command")
+    assert ok.attributes["crossbridge.profiling.command"] == "get"
+    assert ok.status.status_code == StatusCode.UNSET
+    assert failed.attributes["crossbridge.profiling.command"] == "find_element"
+    assert failed.attributes["error.type"].endswith("_NoSuchElement")
+    assert failed.status.status_code == StatusCode.ERROR
+    collect = profiling_per_event.spans("profiling.collect")
+    assert [c.parent.span_id for c in collect] == [ok.context.span_id, failed.context.span_id]
 
 
 class _NotFound(http.server.BaseHTTPRequestHandler):
@@ -282,51 +379,67 @@ def test_profiling_session_shows_real_status(profiling_instrumented, tmp_path, p
     assert span.attributes["crossbridge.profiling.collect.count"] == 1
 
 
-def test_robot_and_playwright_hooks(profiling_instrumented, tmp_path):
-    """Robot listener and Playwright reporter methods each get a span with the test id and status."""
-    from core.profiling.hooks.playwright_hook import CrossBridgePlaywrightReporter
+def test_robot_listener_spans(profiling_instrumented, tmp_path):
+    """The Robot listener's start_test/end_test get spans with CrossBridge's test id and Robot's status."""
     from core.profiling.hooks.robot_hook import CrossBridgeProfilingListener
 
     collector = _local_collector(tmp_path)
     collector.start()
-    listener = CrossBridgeProfilingListener(collector)
-    data = SimpleNamespace(name="Login", parent=SimpleNamespace(name="Suite"))
-    listener.start_test(data, SimpleNamespace())
-    listener.end_test(data, SimpleNamespace(status="FAIL", message="boom"))
-    reporter = CrossBridgePlaywrightReporter(collector)
-    test = SimpleNamespace(id="t1", title="logs in")
-    reporter.onTestBegin(test)
-    reporter.onStepEnd(test, None, SimpleNamespace(title="click", duration=5))
-    reporter.onTestEnd(test, SimpleNamespace(status="timedOut", duration=10, retry=0, error=None))
+    listener = CrossBridgeProfilingListener()  # takes the collector singleton, as under `robot --listener`
+    # Listener API 3 passes (running data, result); CrossBridge reads the result's name, parent, passed, message.
+    data = SimpleNamespace(name="Login")
+    result = SimpleNamespace(name="Login", parent=SimpleNamespace(name="Suite"), status="FAIL", passed=False,
+                             message="boom")
+    listener.start_test(data, result)
+    listener.end_test(data, result)
     t = profiling_instrumented
-    end = t.span("profiling.robot.end_test")
-    assert end.attributes["crossbridge.profiling.test_id"] == "Suite::Login"
+    start, end = t.span("profiling.robot.start_test"), t.span("profiling.robot.end_test")
+    assert start.attributes["crossbridge.profiling.test_id"] == end.attributes["crossbridge.profiling.test_id"] \
+        == "Suite::Login"
+    assert "crossbridge.profiling.status" not in start.attributes
     assert end.attributes["crossbridge.profiling.status"] == "FAIL"
-    assert t.span("profiling.robot.start_test").attributes["crossbridge.profiling.collect.count"] == 1
-    assert t.span("profiling.playwright.test_end").attributes["crossbridge.profiling.status"] == "timedOut"
-    assert t.span("profiling.playwright.step_end").attributes["crossbridge.profiling.step"] == "click"
-    assert t.span("profiling.playwright.test_begin").attributes["crossbridge.profiling.test_id"] == "t1"
+    assert start.attributes["crossbridge.profiling.collect.count"] == 1
+    assert end.attributes["crossbridge.profiling.collect.count"] == 1
 
 
-def test_pytest_plugin_hook_wrappers(profiling_instrumented, tmp_path):
-    """The plugin's hook wrappers stay generator hook wrappers and span setup/call/teardown."""
-    from core.profiling.hooks.pytest_hook import ProfilingPlugin
+def test_playwright_reporter_spans(profiling_instrumented, tmp_path):
+    """The Playwright reporter's test/step callbacks get spans with CrossBridge's test id, status and step."""
+    from core.profiling.hooks.playwright_hook import CrossBridgePlaywrightReporter
 
     collector = _local_collector(tmp_path)
     collector.start()
-    plugin = ProfilingPlugin(collector)
-    item = SimpleNamespace(nodeid="tests/test_x.py::test_y")
-    for hook in (plugin.pytest_runtest_setup, plugin.pytest_runtest_call, plugin.pytest_runtest_teardown):
-        gen = hook(item)
-        next(gen)
-        with pytest.raises(StopIteration):
-            next(gen)
+    reporter = CrossBridgePlaywrightReporter()
+    test = SimpleNamespace(title="logs in", location=SimpleNamespace(file="tests/login.spec.ts"),
+                           parent=SimpleNamespace(project=SimpleNamespace(use={"browserName": "chromium"})))
+    running = SimpleNamespace(status="passed", retry=0, error=None)
+    reporter.onTestBegin(test, running)
+    reporter.onStepEnd(test, running, SimpleNamespace(title="click", duration=5, category="pw:api"))
+    reporter.onTestEnd(test, SimpleNamespace(status="timedOut", retry=0, error=None))
+    t = profiling_instrumented
+    begin = t.span("profiling.playwright.test_begin").attributes
+    assert begin["crossbridge.profiling.test_id"] == "tests/login.spec.ts::logs in"
+    assert "crossbridge.profiling.status" not in begin
+    assert t.span("profiling.playwright.test_end").attributes["crossbridge.profiling.status"] == "timedOut"
+    assert t.span("profiling.playwright.step_end").attributes["crossbridge.profiling.step"] == "click"
+    assert collector.events_collected == 3
+
+
+def test_pytest_plugin_in_a_real_pytest_session(profiling_instrumented, tmp_path, pytester):
+    """In a real pytest session the plugin's hook wrappers still work and span setup/call/teardown per test."""
+    from core.profiling.hooks.pytest_hook import ProfilingPlugin
+
+    collector = _local_collector(tmp_path / "profiles")
+    collector.start()
+    pytester.makepyfile(test_inner="def test_ok():\n    pass\n\ndef test_fails():\n    assert False\n")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", plugins=[ProfilingPlugin(collector)])
+    result.assert_outcomes(passed=1, failed=1)
     assert ProfilingPlugin.pytest_runtest_call.pytest_impl["hookwrapper"] is True
     t = profiling_instrumented
-    call = t.span("profiling.pytest.call")
-    assert call.attributes["crossbridge.profiling.test_id"] == "tests/test_x.py::test_y"
-    assert call.attributes["crossbridge.profiling.collect.count"] == 2
-    assert len(t.spans("profiling.pytest.setup")) == len(t.spans("profiling.pytest.teardown")) == 1
+    calls = {s.attributes["crossbridge.profiling.test_id"]: s for s in t.spans("profiling.pytest.call")}
+    assert sorted(calls) == ["test_inner.py::test_fails", "test_inner.py::test_ok"]
+    assert all(s.attributes["crossbridge.profiling.collect.count"] == 2 for s in calls.values())
+    assert len(t.spans("profiling.pytest.setup")) == len(t.spans("profiling.pytest.teardown")) == 2
+    assert collector.events_collected == 8  # setup_end, test_start, test_end, teardown_end per test
 
 
 def test_cypress_hook_syntax_error_survived_and_reported(profiling_instrumented):
@@ -422,20 +535,39 @@ def test_benchmark_failures_are_error(profiling_instrumented):
         .benchmark_operation("selenium", flaky, iterations=4)
     span = profiling_instrumented.span("profiling.benchmark")
     assert span.attributes["crossbridge.profiling.failed_runs"] == result.failed_runs == 2
+    assert span.attributes["crossbridge.profiling.mean_ms"] == result.avg_duration_ms
     assert span.attributes["error.type"] == "benchmark_failures"
     assert span.status.description.startswith("2 of 4 benchmark iterations failed")
     assert "nope" in span.status.description
 
 
-def test_uninstrument_restores_profile_and_collect(telemetry):
-    """uninstrument puts back context.profile and MetricsCollector.collect exactly."""
+def test_uninstrument_restores_profile_collect_and_wrap_method(telemetry, tmp_path):
+    """uninstrument puts back context.profile, MetricsCollector.collect and ProfilingWebDriver._wrap_method."""
     from core.profiling import context
     from core.profiling.collector import MetricsCollector
+    from core.profiling.hooks.selenium_hook import ProfilingWebDriver
 
-    original_profile, original_collect = context.profile, MetricsCollector.__dict__["collect"]
+    originals = (context.profile, MetricsCollector.__dict__["collect"], ProfilingWebDriver.__dict__["_wrap_method"])
     inst = ProfilingInstrumentor()
     inst.instrument(**telemetry.providers)
-    assert context.profile is not original_profile
+    assert ProfilingWebDriver.__dict__["_wrap_method"] is not originals[2]
     inst.uninstrument()
-    assert context.profile is original_profile
-    assert MetricsCollector.__dict__["collect"] is original_collect
+    assert (context.profile, MetricsCollector.__dict__["collect"],
+            ProfilingWebDriver.__dict__["_wrap_method"]) == originals
+
+
+def test_command_built_before_uninstrument_stops_counting(telemetry, tmp_path):
+    """A command function fetched while instrumented is a pass-through once uninstrumented."""
+    inst = ProfilingInstrumentor()
+    inst.instrument(settings=_settings(), **telemetry.providers)
+    try:
+        driver, _ = _profiled_driver(tmp_path)
+        get = driver.get
+    finally:
+        inst.uninstrument()
+    with telemetry.tracer_provider.get_tracer("test").start_as_current_span("after"):
+        get("http://127.0.0.1/")
+    assert "crossbridge.profiling.webdriver.command.count" not in telemetry.span("after").attributes
+    from core.profiling.collector import MetricsCollector
+
+    MetricsCollector.reset_instance()
