@@ -9,23 +9,30 @@ Every span carries ``crossbridge.area=repo``, ``crossbridge.category=governance`
 category) and ``code.function.name``, plus ``crossbridge.repo.provider`` (bitbucket), ``owner``, ``name``,
 ``cloud`` and ``base_branch``. Attribute names are short for ``crossbridge.repo.<name>``. What is traced:
 
-- ``repo.connect`` (``translate_repo_to_connector``): ``host``, ``connector`` (class). Only Bitbucket works
-  in CrossBridge: GitHub's ``TypeError ... 'org'`` and GitLab's ``'project_id'`` are recorded and re-raised.
+- ``repo.connect`` (``translate_repo_to_connector``): ``host`` (never the userinfo of the URL), ``connector``
+  (class). Only Bitbucket works in CrossBridge: GitHub's ``TypeError ... 'org'`` is recorded and re-raised.
 - ``repo.<method>`` for every public ``BitbucketConnector`` method: ``list_branches``, ``get_branch``,
   ``create_branch``, ``delete_branch``, ``list_files``, ``list_all_files``, ``read_file``, ``file_exists``,
   ``has_files``, ``find_branch_with_content``, ``write_file``, ``write_files``, ``delete_file``,
   ``create_pull_request``, ``get_pull_request``, ``list_pull_requests``. Attributes: ``path``, ``branch``,
   ``pr_number``, ``files`` (count), ``items`` (count returned), ``bytes`` (size read), ``exists``. The
-  connector's exceptions (``FileNotFoundError``, ``AuthenticationError``, raw ``requests.HTTPError`` for a
-  429) are recorded and re-raised.
+  connector's exceptions are recorded and re-raised as they are. Against Bitbucket Cloud that is mostly
+  ``requests.HTTPError``: the atlassian client raises it with Bitbucket's own message ("No such file or
+  directory: x"), which has no "404" in it, so CrossBridge's ``FileNotFoundError`` mapping does not apply
+  (and ``file_exists`` raises instead of returning False); ``list_branches``, ``list_pull_requests``,
+  ``write_files`` and ``create_pull_request`` wrap failures in a plain ``Exception``.
 - Retries: the idempotent reads ``read_file``, ``list_files``, ``list_all_files``, ``list_branches``,
-  ``get_branch``, ``get_pull_request`` run under the ``quick`` policy of :mod:`crossbridge_otel.retry`.
-  Writes are never retried. ``create_pull_request`` has CrossBridge's own retry (3 tries, 60 s and 120 s on
-  a 429): each failed try is a ``retry`` event on its span, with ``retry.attempts``; no retry is added.
-- HTTP: the connector calls ``requests``; with opentelemetry-instrumentation-requests (the ``libraries``
-  extra) each HTTP call is a client span under the ``repo.*`` span. The token and username are never
-  attributes: Basic/Bearer ``Authorization`` headers are not captured, and URLs are redacted
-  (:mod:`crossbridge_otel.libraries`).
+  ``get_branch``, ``get_pull_request`` run under the ``quick`` policy of :mod:`crossbridge_otel.retry`
+  (a 429/5xx ``HTTPError`` is retried; the plain ``Exception`` wrappers and 4xx are not). Writes are never
+  retried. ``create_pull_request`` has CrossBridge's own retry (3 tries, sleeping 60 s then 120 s when the
+  error text contains "429", as Bitbucket's plain-text 429 gives): each try is one ``post`` of the
+  connector's atlassian client, each failed try a ``retry`` event on the span, with ``retry.attempts``; no
+  retry is added.
+- HTTP: the connector calls ``requests`` (through the atlassian client and directly); with
+  opentelemetry-instrumentation-requests (the ``libraries`` extra) each HTTP call is a client span under the
+  ``repo.*`` span. The token and username are never attributes: ``Authorization`` headers are not captured
+  (masked if a user turns header capture on), and URLs and exception messages are redacted
+  (:mod:`crossbridge_otel.libraries`, :mod:`crossbridge_otel.redaction`).
 """
 
 from __future__ import annotations
@@ -92,39 +99,94 @@ def _items(result: Any) -> Attrs:
 
 
 def _bytes(result: Any) -> Attrs:
-    return {_P + "bytes": size(result)}
+    # text from Bitbucket Cloud, bytes from Server; the atlassian client returns a .json file parsed (a dict)
+    return {_P + "bytes": size(result) if isinstance(result, (str, bytes)) else None}
 
 
 def _pr(result: Any) -> Attrs:
     return {_P + "pr_number": getattr(result, "number", None)}
 
 
+class _PostTaps:
+    """Per-thread taps on an atlassian client's ``post``, for observing ``create_pull_request``'s own loop.
+
+    While any call observes a client, its ``post`` is a dispatcher that sends this thread's calls through
+    the thread's tap and every other thread's straight to the original; the last observer out restores it.
+    So concurrent PR creations on one shared connector each see only their own tries, and nothing is left
+    behind on the client.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users: dict[int, tuple[Any, int, bool]] = {}  # id(client) -> (original post, users, had own attr)
+        self._local = threading.local()
+
+    def original(self, client: Any) -> Any:
+        with self._lock:
+            entry = self._users.get(id(client))
+        return entry[0] if entry is not None else getattr(client, "post", None)
+
+    def add(self, client: Any, tap: Callable[..., Any]) -> Any:
+        """Send this thread's ``client.post`` calls to ``tap``; returns what ``remove`` needs."""
+        key = id(client)
+        with self._lock:
+            entry = self._users.get(key)
+            if entry is None:
+                original, had_own = client.post, "post" in getattr(client, "__dict__", {})
+                taps = self._local
+
+                def dispatch(*a: Any, **kw: Any) -> Any:
+                    mine = getattr(taps, "by_client", {}).get(key)
+                    return (mine or original)(*a, **kw)
+
+                client.post = dispatch
+                entry = (original, 0, had_own)
+            self._users[key] = (entry[0], entry[1] + 1, entry[2])
+        mine: dict[int, Any] = self._local.__dict__.setdefault("by_client", {})
+        previous = mine.get(key)
+        mine[key] = tap
+        return previous
+
+    def remove(self, client: Any, previous: Any) -> None:
+        key = id(client)
+        mine: dict[int, Any] = self._local.__dict__.setdefault("by_client", {})
+        if previous is None:
+            mine.pop(key, None)
+        else:
+            mine[key] = previous
+        with self._lock:
+            original, users, had_own = self._users[key]
+            if users > 1:
+                self._users[key] = (original, users - 1, had_own)
+                return
+            del self._users[key]
+            if had_own:
+                client.post = original
+            else:
+                del client.post
+
+
+_TAPS = _PostTaps()
+
+
 def _pr_invoker(target: Target, env: InvokerEnv) -> Invoker | None:
-    """Observes CrossBridge's own PR retry: every ``_post`` of this call is one attempt."""
+    """Observes CrossBridge's own PR retry: every try is one ``post`` of the connector's atlassian client
+    (Cloud calls ``client.post``; Server's ``client.create_pull_request`` calls ``self.post``)."""
 
     def invoke(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-        connector = args[0]
-        post = getattr(connector, "_post", None)
+        client = getattr(args[0], "client", None)
+        post = _TAPS.original(client) if client is not None else None
         if not callable(post):
             return original(*args, **kwargs)
         attempts = observer(span, _PR_ATTEMPTS, target, env)
-        observed = attempts.wrap(post)
-        caller = threading.get_ident()
-
-        def _post(*a: Any, **kw: Any) -> Any:
-            if threading.get_ident() != caller:  # another thread using the same connector: not ours
-                return post(*a, **kw)
-            return observed(*a, **kw)
-
-        had_own = "_post" in vars(connector)
-        connector._post = _post
+        try:
+            previous = _TAPS.add(client, attempts.wrap(post))
+        except (AttributeError, TypeError):  # a client that takes no instance attributes: call untouched
+            return original(*args, **kwargs)
         try:
             return original(*args, **kwargs)
         finally:
-            if had_own:
-                connector._post = post
-            else:
-                del connector._post
+            _TAPS.remove(client, previous)
             attempts.finish()
 
     return invoke
