@@ -1,11 +1,15 @@
-"""End to end: a CrossBridge-shaped program under ``opentelemetry-instrument`` → the real collector running
-collector-config.yaml → the real Jaeger, checked through Jaeger's HTTP query API and the collector's file
-exporter. The program is tests/e2e/workload.py; the processes come from conftest.py (never skipped in CI).
+"""End to end: a program driving the real CrossBridge under ``opentelemetry-instrument`` → the real collector
+running collector-config.yaml → the real Jaeger, checked through Jaeger's HTTP query API and the collector's file
+exporter. The program is tests/e2e/workload.py; the processes come from conftest.py (never skipped in CI). The
+instrumented processes run in production mode: ``CROSSBRIDGE_OTEL_STRICT=false`` (the test run's own ``true``
+is not inherited), so what is checked is what a user gets.
 
-1. One traced run (module-scoped, shared by the ``test_run_*`` tests): a root span, a thread pool
-   (ParallelStrategy), a child process (the coverage engine's test command is an instrumented Python), a
-   swallowed failure, a caught exception, a retried storage initialize and CrossBridge log records.
+1. One traced run (module-scoped, shared by the ``test_run_*`` tests): a root span, CrossBridge's thread pool
+   (ParallelStrategy), a child process (the coverage engine's test command is an instrumented Python), swallowed
+   failures (a parser's None, a translation's success=False), a caught exception, a retried storage initialize,
+   CrossBridge's own retry loop and CrossBridge log records.
 2. The collector is SIGKILLed while a program is running and restarted on the same ports.
+3. examples/crossbridge-cli.sh (a real CrossBridge CLI command) reaches Jaeger.
 """
 
 from __future__ import annotations
@@ -26,11 +30,11 @@ from typing import Any
 import pipeline
 import pytest
 import workload as program
+from crossbridge_target import CROSSBRIDGE_SRC, crossbridge_env
 
 pytestmark = pytest.mark.pipeline
 
 WORKLOAD = pipeline.E2E_DIR / "workload.py"
-FIXTURES = pipeline.REPO_ROOT / "tests" / "fixtures" / "crossbridge"
 VENV_BIN = Path(sys.executable).parent
 DROPPED = re.compile(r"crossbridge-otel: dropped (\d+) spans and (\d+) log records")
 #: The distribution's promise: exit within CROSSBRIDGE_OTEL_EXPORT_TIMEOUT (1.5 s) plus interpreter teardown.
@@ -99,9 +103,9 @@ class Workload:
 def start_workload(mode: str, arg: Path, collector: pipeline.Collector, service: str, **env: str) -> Workload:
     """Start ``opentelemetry-instrument python workload.py <mode> <arg>`` exporting to ``collector``."""
     environ = {
-        **os.environ,
-        "PYTHONPATH": str(FIXTURES),
-        "CROSSBRIDGE_HOOKS_ENABLED": "false",
+        **crossbridge_env(),
+        # production mode (issue 17): the test run's CROSSBRIDGE_OTEL_STRICT=true must not reach the program
+        "CROSSBRIDGE_OTEL_STRICT": "false",
         "OTEL_EXPORTER_OTLP_ENDPOINT": collector.otlp_http_url,
         "OTEL_SERVICE_NAME": service,
         "OTEL_METRIC_EXPORT_INTERVAL": "500",
@@ -200,6 +204,8 @@ EXPECTED_TREE = {
     ("coverage.command", ()): ("coverage.collect", ()),
     ("coverage.parse", (("crossbridge.coverage.format", "coverage.py"),)): ("execution.strategy", ()),
     ("coverage.parse", (("error.type", "FileNotFoundError"),)): ("execution.strategy", ()),
+    ("translation.setup", ()): ("execution.strategy", ()),
+    ("translation.translate", ()): ("execution.strategy", ()),
     ("profiling.storage.initialize", ()): ("e2e.workload", ()),
     ("runtime.retry", ()): ("e2e.workload", ()),
 }
@@ -246,13 +252,34 @@ def full(pipeline_binaries: pipeline.Binaries, tmp_path_factory: pytest.TempPath
 
 def test_run_finishes_cleanly_with_nothing_dropped(full: FullRun) -> None:
     """The workload exits 0 within budget, every 'test' ran to its expected status, and nothing was dropped."""
-    assert full.facts["results"] == {"child-process": "passed", "swallowed-failure": "failed", "exception": "error"}
+    assert full.facts["results"] == {
+        "child-process": "passed",
+        "swallowed-failure": "failed",
+        "exception": "error",
+        "translation": "failed",
+    }
     assert full.facts["storage_initialized"] is False
     assert full.facts["flaky_result"] == "ok"
     assert full.workload.dropped() == (0, 0), full.workload.output()
     exit_s = full.workload.exited_at - full.workload.last_statement_at()  # type: ignore[operator]
     print(f"\n[{full.service}] exit {exit_s:.3f}s after the last statement")
     assert exit_s < EXIT_BUDGET_S
+
+
+def test_run_drives_the_real_crossbridge_in_both_processes(full: FullRun) -> None:
+    """The program and its child imported CrossBridge from CROSSBRIDGE_SRC, the real target, not anything else."""
+    assert CROSSBRIDGE_SRC is not None
+    assert full.facts["crossbridge_src"] == str(CROSSBRIDGE_SRC)
+    assert full.facts["child"] is not None, "the child process never wrote its facts"
+    assert full.facts["child"]["crossbridge_src"] == str(CROSSBRIDGE_SRC)
+
+
+def test_run_is_in_production_mode_not_strict(full: FullRun) -> None:
+    """Issue 17: the instrumented program and its child run with CROSSBRIDGE_OTEL_STRICT=false, whatever the test
+    run itself set."""
+    assert os.environ.get("CROSSBRIDGE_OTEL_STRICT") == "true"  # what the test run has, and must not pass on
+    assert full.facts["strict"] == "false"
+    assert full.facts["child"]["strict"] == "false"
 
 
 def test_run_service_is_listed_in_jaeger(full: FullRun) -> None:
@@ -272,12 +299,12 @@ def test_run_is_one_trace_across_threads_and_the_child_process(full: FullRun) ->
         assert parent["spanID"] == full.span(parent_name, **dict(parent_keys))["spanID"]
     # the pool work really ran on other threads than the root span
     threads = facts["threads"]
-    assert {threads[t] for t in ("child-process", "swallowed-failure", "exception")}.isdisjoint({threads["main"]})
+    assert {threads[t] for t in program.POOL_TESTS}.isdisjoint({threads["main"]})
     # the child process's span hangs under the command span that started it, from another process
     command = full.span("coverage.command")
     in_child = [s for s in full.spans("coverage.parse") if full.parent(s) is command]
     assert len(in_child) == 1
-    assert full.pid(in_child[0]) != facts["pid"] and full.pid(command) == facts["pid"]
+    assert full.pid(in_child[0]) == facts["child"]["pid"] != facts["pid"] and full.pid(command) == facts["pid"]
     assert tags(full.trace["processes"][in_child[0]["processID"]]).get("service.instance.id") != tags(
         full.trace["processes"][command["processID"]]
     ).get("service.instance.id")
@@ -309,6 +336,7 @@ def test_run_spans_carry_the_contract_attributes(full: FullRun) -> None:
     assert categories["execution.strategy"] == "execution"
     assert categories["profiling.storage.initialize"] == "performance"
     assert categories["coverage.repository.save_test_coverage"] == "persistence"
+    assert categories["translation.translate"] == "migration"
 
 
 def test_run_error_statuses_reach_jaeger(full: FullRun) -> None:
@@ -325,7 +353,12 @@ def test_run_error_statuses_reach_jaeger(full: FullRun) -> None:
     assert len(exception_logs) == 1 and exception_logs[0]["exception.type"].endswith("FileNotFoundError")
     storage = tags(full.span("profiling.storage.initialize"))
     assert (storage["otel.status_code"], storage["error.type"]) == ("ERROR", "returned_false")
-    for ok in ("coverage.collect", "coverage.command", "execution.strategy", "runtime.retry"):
+    translation = tags(full.span("translation.translate"))
+    assert (translation["otel.status_code"], translation["error.type"]) == ("ERROR", "translation_failed")
+    # CrossBridge's own error text, from its real generator, is the description
+    assert translation["otel.status_description"] == "Generator cannot handle intent type: IntentType.UI"
+    assert translation["crossbridge.translation.source_framework"] == "cypress"
+    for ok in ("coverage.collect", "coverage.command", "execution.strategy", "runtime.retry", "translation.setup"):
         assert tags(full.span(ok)).get("otel.status_code") != "ERROR", ok
 
 
@@ -397,6 +430,8 @@ def test_run_duration_metric_reaches_the_collector(full: FullRun) -> None:
         ("coverage", "coverage.parse", "error"),
         ("execution", "execution.strategy", "ok"),
         ("profiling", "profiling.storage.initialize", "failed"),
+        ("translation", "translation.translate", "failed"),
+        ("runtime", "runtime.retry", "ok"),
     }
     seen = wait_until(
         lambda: (s := {(p["area"], p["operation"], p["outcome"]) for p in points()}) >= expected and s,
@@ -436,6 +471,7 @@ def test_collector_killed_and_restarted_mid_run(
     # collector accepted can be sitting in its exporter queue when it dies (that loss would be invisible to
     # the program, and the count could not be exact).
     paused = run.wait_for_fact("phase", "paused")
+    assert paused["crossbridge_src"] == str(CROSSBRIDGE_SRC) and paused["strict"] == "false"
     wait_until(
         lambda: len(span_ids(jaeger, service)) == paused["spans_created"],
         30,
@@ -489,10 +525,16 @@ def test_collector_killed_and_restarted_mid_run(
 
 # ------------------------------------------------------------------------------------- 3. the example
 def test_example_cli_script_trace_reaches_jaeger(jaeger: pipeline.Jaeger, collector: pipeline.Collector) -> None:
-    """examples/crossbridge-cli.sh (a CrossBridge CLI translate) produces one trace in Jaeger under its service."""
+    """examples/crossbridge-cli.sh (CrossBridge's own `coverage collect-isolated`) gives one trace in Jaeger."""
     start_pipeline(jaeger, collector)
     service = f"e2e-example-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": collector.otlp_http_url, "OTEL_SERVICE_NAME": service}
+    env = {
+        **os.environ,
+        "CROSSBRIDGE_SRC": str(CROSSBRIDGE_SRC),
+        "CROSSBRIDGE_OTEL_STRICT": "false",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.otlp_http_url,
+        "OTEL_SERVICE_NAME": service,
+    }
     for name in ("PYTHONPATH", "TRACEPARENT", "TRACESTATE"):
         env.pop(name, None)
     done = subprocess.run(
@@ -503,13 +545,13 @@ def test_example_cli_script_trace_reaches_jaeger(jaeger: pipeline.Jaeger, collec
         timeout=120,
         check=False,
     )
-    assert done.returncode == 0, done.stderr
-    assert "page.goto" in done.stdout  # the translated test
-    traces = jaeger.wait_for_traces(
-        service, lambda found: {"translation.translate"} <= {s["operationName"] for s in found[0]["spans"]}
-    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Coverage collected successfully" in done.stdout  # CrossBridge's own CLI output
+    expected = {"coverage.collect", "coverage.command", "coverage.parse", "coverage.repository.save_test_coverage"}
+    traces = jaeger.wait_for_traces(service, lambda found: expected <= {s["operationName"] for s in found[0]["spans"]})
     assert len(traces) == 1
     spans = traces[0]["spans"]
-    translate = next(s for s in spans if s["operationName"] == "translation.translate")
-    assert tags(translate)["crossbridge.area"] == "translation"
-    assert translate["references"], "translation.translate should be a child of the CLI command's span"
+    collect = next(s for s in spans if s["operationName"] == "coverage.collect")
+    assert tags(collect)["code.function.name"] == "core.coverage.engine.CoverageMappingEngine.collect_coverage_isolated"
+    parse = next(s for s in spans if s["operationName"] == "coverage.parse")
+    assert [r["spanID"] for r in parse["references"]] == [collect["spanID"]], "the parse runs inside the collection"

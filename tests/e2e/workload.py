@@ -1,15 +1,17 @@
-"""A CrossBridge-shaped program for the end-to-end tests, run under ``opentelemetry-instrument``.
+"""A program driving the real CrossBridge for the end-to-end tests, run under ``opentelemetry-instrument``.
 
-It imports only CrossBridge-shaped fixture modules and the OpenTelemetry API (never crossbridge_otel):
-everything it exports comes from the distribution the way a user gets it. Three modes::
+It imports CrossBridge (found on ``PYTHONPATH``: ``crossbridge_target.crossbridge_env()``) and the OpenTelemetry
+API only, never crossbridge_otel: everything it exports comes from the distribution the way a user gets it.
+Three modes::
 
-    python workload.py full <workdir>        one traced run touching every kind of signal (test 1)
-    python workload.py steady <sync_dir>     paced operations across a collector restart (test 2)
-    python workload.py child <jacoco.xml>    the instrumented child process that ``full`` starts
+    python workload.py full <workdir>                 one traced run touching every kind of signal (test 1)
+    python workload.py steady <sync_dir>              paced operations across a collector restart (test 2)
+    python workload.py child <jacoco.xml> <facts>     the instrumented child process that ``full`` starts
 
-Run with ``PYTHONPATH=tests/fixtures/crossbridge`` and ``CROSSBRIDGE_HOOKS_ENABLED=false``. Facts for the test
-are printed as ``E2E {json}`` lines on stdout; the very last line is ``E2E-LAST <epoch seconds>``, written by
-the program's last statement so the test can measure how long the exit (the telemetry flush) takes.
+Run with ``CROSSBRIDGE_HOOKS_ENABLED=false`` inside a loopback-only network namespace. Facts for the test are
+printed as ``E2E {json}`` lines on stdout (the child, whose output CrossBridge captures, writes its facts to a
+file instead); the very last line is ``E2E-LAST <epoch seconds>``, written by the program's last statement so
+the test can measure how long the exit (the telemetry flush) takes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 SCOPE = "crossbridge.e2e.workload"
+#: full mode: the 'tests' ParallelStrategy runs on its thread pool.
+POOL_TESTS = ("child-process", "swallowed-failure", "exception", "translation")
 #: steady mode: operations before the pause, and after it (the collector is killed during the pause and
 #: restarted while the second part runs).
 STEADY_BEFORE, STEADY_AFTER, STEADY_PACE_S = 8, 35, 0.1
@@ -36,6 +40,17 @@ STEADY_BEFORE, STEADY_AFTER, STEADY_PACE_S = 8, 35, 0.1
 
 def emit(**facts: object) -> None:
     print("E2E " + json.dumps(facts, sort_keys=True), flush=True)
+
+
+def _process_facts() -> dict[str, object]:
+    """Where CrossBridge was imported from, and the strict switch this process inherited (issue 17)."""
+    import core
+
+    return {
+        "crossbridge_src": str(Path(core.__file__).resolve().parents[1]),
+        "strict": os.environ.get("CROSSBRIDGE_OTEL_STRICT"),
+        "pid": os.getpid(),
+    }
 
 
 class SpanCounter(SpanProcessor):
@@ -63,28 +78,32 @@ def _closed_port() -> int:
 
 # ------------------------------------------------------------------------------------------------- full mode
 def run_tests_in_parallel(workdir: Path, log, threads: dict[str, str]) -> list:  # type: ignore[no-untyped-def]
-    """ParallelStrategy runs three 'tests' on a thread pool: an isolated coverage collection whose command is
-    an instrumented Python child, a coverage.py parse CrossBridge swallows, and a JaCoCo parse that raises."""
+    """CrossBridge's ParallelStrategy runs four 'tests' on its thread pool: an isolated coverage collection whose
+    command is an instrumented Python child, a coverage.py parse CrossBridge swallows, a JaCoCo parse that
+    raises, and a translation CrossBridge reports as unsuccessful."""
     from core.coverage.coverage_py_parser import CoveragePyParser
     from core.coverage.engine import CoverageMappingEngine
     from core.coverage.jacoco_parser import JaCoCoXMLParser
     from core.execution.models import ExecutionStatus, ResourceAllocation, TestExecutionResult
     from core.execution.strategies import ParallelStrategy
+    from core.translation.pipeline import TranslationConfig, TranslationPipeline
 
     project = workdir / "project"
     report = project / "target" / "site" / "jacoco" / "jacoco.xml"
     report.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(SAMPLES / "jacoco.xml", report)
     venv_bin = Path(sys.executable).parent
+    child_facts = workdir / "child-facts.json"
     child = " ".join(
         shlex.quote(str(p))
-        for p in (venv_bin / "opentelemetry-instrument", sys.executable, Path(__file__), "child", report)
+        for p in (venv_bin / "opentelemetry-instrument", sys.executable, Path(__file__), "child", report, child_facts)
     )
 
     def one(test: str) -> TestExecutionResult:
         threads[test] = threading.current_thread().name
         status = ExecutionStatus.PASSED
         if test == "child-process":
+            # The engine runs the command with shell=True, captures its output, then finds and parses the report.
             mapping = CoverageMappingEngine(workdir / "coverage.db").collect_coverage_isolated(
                 test_id=test, test_command=child, working_dir=project, timeout=60
             )
@@ -99,11 +118,17 @@ def run_tests_in_parallel(workdir: Path, log, threads: dict[str, str]) -> list: 
             except FileNotFoundError as exc:
                 log.error(f"JaCoCo report missing: {exc}", test=test)
                 status = ExecutionStatus.ERROR
+        elif test == "translation":
+            # CrossBridge's pytest generator cannot write UI tests: success=False with its error, no exception.
+            result = TranslationPipeline(TranslationConfig("cypress", "pytest")).translate(
+                (SAMPLES / "login.cy.js").read_text(encoding="utf-8"), source_file="login.cy.js"
+            )
+            status = ExecutionStatus.PASSED if result.success else ExecutionStatus.FAILED
         log.info(f"test {test} finished", status=status.value)
         return TestExecutionResult(test_id=test, name=test, status=status)
 
-    strategy = ParallelStrategy(ResourceAllocation(max_workers=3))
-    return strategy.execute(["child-process", "swallowed-failure", "exception"], one)
+    strategy = ParallelStrategy(ResourceAllocation(max_workers=len(POOL_TESTS)))
+    return strategy.execute(list(POOL_TESTS), one)
 
 
 def initialize_unreachable_storage() -> bool:
@@ -150,6 +175,7 @@ def full(workdir: Path) -> None:
         flaky = call_flaky_service()
         log.success("workload finished", tests=len(results))
         ctx = root.get_span_context()
+    child_facts = workdir / "child-facts.json"
     emit(
         trace_id=f"{ctx.trace_id:032x}",
         root_span_id=f"{ctx.span_id:016x}",
@@ -158,11 +184,12 @@ def full(workdir: Path) -> None:
         flaky_result=flaky,
         spans_created=counter.ended,
         threads=threads,
-        pid=os.getpid(),
+        child=json.loads(child_facts.read_text()) if child_facts.exists() else None,
+        **_process_facts(),
     )
 
 
-def child(report: Path) -> None:
+def child(report: Path, facts: Path) -> None:
     """The test command ``full`` runs: an instrumented child that parses the report, in the parent's trace."""
     from core.coverage.jacoco_parser import JaCoCoXMLParser
     from core.logging import LogCategory, get_logger
@@ -172,7 +199,7 @@ def child(report: Path) -> None:
     get_logger("core.e2e.child", category=LogCategory.TESTING).info(
         "child parsed the report", classes=len(mapping.covered_classes)
     )
-    emit(child_pid=os.getpid(), traceparent=os.environ.get("TRACEPARENT", ""))
+    facts.write_text(json.dumps({"traceparent": os.environ.get("TRACEPARENT", ""), **_process_facts()}))
 
 
 # ----------------------------------------------------------------------------------------------- steady mode
@@ -194,7 +221,7 @@ def steady(sync_dir: Path) -> None:
         _operation(tracer, parser, i)
     # Hand everything created so far to the exporter, so the test can wait for Jaeger to hold all of it.
     trace.get_tracer_provider().force_flush()  # type: ignore[attr-defined]
-    emit(phase="paused", spans_created=counter.ended)
+    emit(phase="paused", spans_created=counter.ended, **_process_facts())
     go = sync_dir / "go"
     deadline = time.monotonic() + 120
     while not go.exists():
@@ -208,8 +235,8 @@ def steady(sync_dir: Path) -> None:
 
 
 def main(argv: list[str]) -> None:
-    mode, target = argv[1], Path(argv[2])
-    {"full": full, "steady": steady, "child": child}[mode](target)
+    mode, paths = argv[1], [Path(a) for a in argv[2:]]
+    {"full": full, "steady": steady, "child": child}[mode](*paths)
     print(f"E2E-LAST {time.time():.6f}", flush=True)
 
 
