@@ -18,11 +18,13 @@ for ``crossbridge.services.<name>``. What is traced:
   caller's trace when the request carries ``traceparent``); without it the middleware opens a
   ``services.sidecar.request`` server span itself. 4xx/5xx → ERROR ``http_<code>`` on our own span.
 - ``services.sidecar.send`` (``RemoteSidecarClient._send_batch_with_retry``): ``events``; CrossBridge's own
-  retry loop (``retry_attempts`` tries, 1 s, 2 s... after an exception; a non-200 is retried at once) is
-  one ``retry`` event per failed try (``error.type`` the exception class or the HTTP status code) and
-  ``retry.attempts``; a dropped batch (``False``) → ERROR ``sidecar_send_failed``. The httpx spans of
-  each try are its children. The client sends from its own thread; the span's parent is the context the
-  client was created in (opentelemetry-instrumentation-threading), else it is a root.
+  retry loop (``retry_attempts`` tries of ``POST /events/batch``; after an exception it sleeps 1 s, 2 s, ...,
+  ``2 ** attempt``; a non-200 is retried at once) is one ``retry`` event per failed try (``error.type`` the
+  exception class or the HTTP status code) and ``retry.attempts``: every ``post`` of the client's
+  ``httpx.AsyncClient`` (``_http_client``) during the call is one try. A dropped batch (``False``) → ERROR
+  ``sidecar_send_failed``. The httpx spans of each try are its children. The client sends from its own
+  thread (an asyncio loop); the span's parent is the context the client was created in
+  (opentelemetry-instrumentation-threading), else it is a root.
 - ``services.sidecar.event`` (``RemoteSidecarClient.send_event``): high-frequency, counted on the enclosing
   span as ``crossbridge.services.sidecar.event.count`` (a span each with ``CROSSBRIDGE_OTEL_PER_EVENT_SPANS``).
 """
@@ -141,20 +143,21 @@ def _non_200(response: Any) -> tuple[str, str] | None:
 
 
 def _send_invoker(target: Target, env: InvokerEnv) -> Invoker | None:
-    """Observes the client's own loop: every ``post`` of the shared ``httpx.AsyncClient`` is one attempt."""
+    """Observes the client's own loop: every ``post`` of its ``httpx.AsyncClient`` (``_http_client``, made by
+    the sender loop) is one attempt; the client is swapped for an observing proxy for the call only."""
 
     async def invoke(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
         owner = args[0]
-        client = getattr(owner, "_client", None)
+        client = getattr(owner, "_http_client", None)
         if client is None or not callable(getattr(client, "post", None)):
             return await original(*args, **kwargs)
         tries = getattr(getattr(owner, "config", None), "retry_attempts", 1)
         attempts = observer(span, max(1, int(tries or 1)), target, env)
-        owner._client = _ObservedClient(client, attempts)
+        owner._http_client = _ObservedClient(client, attempts)
         try:
             return await original(*args, **kwargs)
         finally:
-            owner._client = client
+            owner._http_client = client
             attempts.finish()
 
     return invoke

@@ -6,6 +6,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -65,7 +66,8 @@ def test_api_requests_get_our_attributes_on_fastapi_server_spans(api_server, tel
     try:
         with TestClient(api_server.app) as client:
             assert client.get("/health").status_code == 200
-            assert client.post("/events", json={"event_type": "test_start", "test_id": "t1"}).status_code == 200
+            event = {"event_type": "test_start", "test_id": "t1", "data": {"test_name": "test_login"}}
+            assert client.post("/events", json=event).status_code == 200
     finally:
         FastAPIInstrumentor.uninstrument_app(api_server.app)
     servers = [s for s in telemetry.spans() if s.kind == SpanKind.SERVER]
@@ -135,45 +137,51 @@ def httpx_spans(telemetry):
 def _client(port: int, attempts: int = 3):
     from services.sidecar_client import RemoteSidecarClient, RemoteSidecarConfig
 
-    config = RemoteSidecarConfig(host="127.0.0.1", port=port, retry_attempts=attempts, batch_timeout_ms=50,
-                                 retry_backoff_base=0.01)
+    config = RemoteSidecarConfig(host="127.0.0.1", port=port, retry_attempts=attempts, batch_timeout_ms=50)
     return RemoteSidecarClient(config, framework="pytest")
+
+
+def _wait_for(condition, timeout: float = 10.0) -> None:
+    """The client has no flush: its sender loop sends on its own schedule; wait (bounded) for the outcome."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the sidecar client did not finish its batch in time"
+        time.sleep(0.02)
 
 
 def test_client_non_200_retry_is_a_retry_event_and_httpx_spans_nest(services, httpx_spans, telemetry, sidecar):
     """A 503 then 200: one retry event (error.type 503), retry.attempts 2, both httpx spans under ours."""
     port, state = sidecar
     client = _client(port)
-    client.send_event("test_start", {"x": 1}, test_id="t1")
-    assert client.flush(5)
+    client.send_event("test_start", {"test_name": "test_login"}, test_id="t1")
+    _wait_for(lambda: client.get_stats()["batches_sent"] == 1)
     client.stop()
-    assert len(state.batches) == 1
+    assert len(state.batches) == 1 and state.batches[0]["events"][0]["test_id"] == "t1"
     span = telemetry.span("services.sidecar.send")
-    events = retry_events(span)
-    assert len(events) == 1 and events[0].attributes["error.type"] == "503"
-    assert events[0].attributes["retry.will_retry"] is True
+    (event,) = retry_events(span)
+    assert event.attributes["error.type"] == "503" and event.attributes["retry.will_retry"] is True
     assert span.attributes["retry.attempts"] == 2 and span.attributes[P + "events"] == 1
     assert span.status.status_code != StatusCode.ERROR
     posts = [s for s in telemetry.spans() if s.kind == SpanKind.CLIENT]
     assert len(posts) == 2 and all(p.parent.span_id == span.context.span_id for p in posts)
+    assert type(client._http_client).__name__ == "AsyncClient", "the observing proxy is gone after the call"
 
 
 def test_client_dead_port_drops_the_batch(services, telemetry):
-    """Nothing listening: every try fails with the exception, the last event gives up, ERROR sidecar_send_failed."""
+    """Nothing listening: both tries fail (CrossBridge sleeps 1 s between), the last gives up: sidecar_send_failed."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     client = _client(port, attempts=2)
     client.send_event("test_start", {}, test_id="t1")
-    client.flush(5)
+    _wait_for(lambda: client.get_stats()["events_failed"] == 1)
     client.stop()
-    assert client.get_stats()["events_failed"] == 1
     span = telemetry.span("services.sidecar.send")
     events = retry_events(span)
     assert [e.attributes["retry.will_retry"] for e in events] == [True, False]
-    assert events[0].attributes["error.type"].startswith("httpx.")
-    assert events[0].attributes["retry.delay_s"] >= 0.009
-    assert span.attributes["error.type"] == "sidecar_send_failed"
+    assert events[0].attributes["error.type"] == "httpx.ConnectError"
+    assert events[0].attributes["retry.delay_s"] >= 0.9  # CrossBridge's own 2 ** 0 s
+    assert span.attributes["error.type"] == "sidecar_send_failed" and span.attributes["retry.attempts"] == 2
 
 
 def test_send_event_is_counted_on_the_enclosing_span(services, telemetry):
