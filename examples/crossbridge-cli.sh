@@ -24,7 +24,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bin=${CROSSBRIDGE_OTEL_BIN:-$repo/.venv/bin}
-crossbridge=${CROSSBRIDGE_SRC:-$repo/../shared/crossbridge/src}
+crossbridge=${CROSSBRIDGE_SRC:-$(dirname "$repo")/shared/crossbridge/src}
 if [[ ! -d "$crossbridge/cli" || ! -d "$crossbridge/core" ]]; then
   echo "crossbridge-cli: CrossBridge not found at $crossbridge: set CROSSBRIDGE_SRC to a CrossBridge checkout" \
        "(the directory holding core/ and cli/)" >&2

@@ -28,7 +28,7 @@ cd "$repo"
 if [[ -n "${CROSSBRIDGE_SRC:-}" ]]; then
   crossbridge=$CROSSBRIDGE_SRC
 else
-  crossbridge=$repo/../shared/crossbridge/src
+  crossbridge=$(dirname "$repo")/shared/crossbridge/src
 fi
 if [[ ! -d "$crossbridge/core" ]]; then
   {
@@ -82,7 +82,9 @@ export PYTHONPATH="$crossbridge${PYTHONPATH:+:$PYTHONPATH}"
 # Bytecode goes to .cache/pycache here, never into the CrossBridge tree (which may be read-only or shared).
 export PYTHONPYCACHEPREFIX=${PYTHONPYCACHEPREFIX:-$repo/.cache/pycache}
 command=(.venv/bin/opentelemetry-instrument .venv/bin/python examples/demo.py)
-if [[ "$(ls /sys/class/net 2>/dev/null)" == "lo" ]]; then
+# /proc/net/dev lists the interfaces of this process's own network namespace (/sys/class/net may not).
+interfaces=$(awk -F: 'NR > 2 { gsub(/ /, "", $1); print $1 }' /proc/net/dev 2>/dev/null || true)
+if [[ "$interfaces" == "lo" ]]; then
   echo "== running examples/demo.py under opentelemetry-instrument (this shell is already loopback-only)"
   "${command[@]}"
 else
