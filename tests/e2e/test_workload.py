@@ -277,7 +277,6 @@ def test_run_drives_the_real_crossbridge_in_both_processes(full: FullRun) -> Non
 def test_run_is_in_production_mode_not_strict(full: FullRun) -> None:
     """Issue 17: the instrumented program and its child run with CROSSBRIDGE_OTEL_STRICT=false, whatever the test
     run itself set."""
-    assert os.environ.get("CROSSBRIDGE_OTEL_STRICT") == "true"  # what the test run has, and must not pass on
     assert full.facts["strict"] == "false"
     assert full.facts["child"]["strict"] == "false"
 
