@@ -1,4 +1,4 @@
-"""Orchestration instrumentation: ``MigrationOrchestrator`` (with its phases) and ``BatchOrchestrator``.
+"""Orchestration instrumentation: ``MigrationOrchestrator`` (with its phases) and ``core.orchestration.batch``.
 
 Enabled by the ``crossbridge_orchestration`` entry point under ``opentelemetry-instrument``; in code::
 
@@ -7,29 +7,39 @@ Enabled by the ``crossbridge_orchestration`` entry point under ``opentelemetry-i
 
 Every span carries ``crossbridge.area=orchestration``, ``crossbridge.category`` (``orchestration``;
 ``general`` for ``core.orchestration.batch``, as CrossBridge's batch loggers) and ``code.function.name``.
-Attribute names are short for ``crossbridge.orchestration.<name>``. What is traced:
+Attribute names are short for ``crossbridge.orchestration.<name>`` (``batch.<name>`` for the batch spans).
 
 - ``orchestration.migrate`` (``MigrationOrchestrator.run``, which never raises): ``repo_host``,
-  ``migration_type``, ``auth_type`` (never the token), ``dry_run``, ``create_pr``, ``max_workers``, then
-  ``status``, ``files_discovered``, ``files_transformed``, ``files_failed``, ``files_generated``,
-  ``pr_number``. ``status`` failed → ERROR ``migration_failed`` with CrossBridge's ``error_message``.
-- ``orchestration.phase.<phase>`` children, one per phase (validating, analyzing, transforming,
-  generating, committing), opened and closed from the progress updates CrossBridge makes on each status
-  change (the caller's own ``progress_callback`` still receives every update). The phase running when the
-  migration fails is ERROR ``migration_failed``. The TRANSFORMING phase's thread-pool work (file reads,
-  ``translation.translate``) stays under it through opentelemetry-instrumentation-threading.
-- ``orchestration.validate_access`` / ``orchestration.create_pull_request``
-  (``_validate_repository_access`` / ``_create_pull_request``): exceptions recorded (CrossBridge turns them
-  into ``status=FAILED`` above).
+  ``migration_type``, ``operation_type``, ``auth_type`` (never the token), ``dry_run``, ``create_pr``,
+  ``max_workers``, then ``status``, ``files_discovered``, ``files_transformed``, ``files_failed``,
+  ``pr_number``, ``error_code``. ``status`` failed → ERROR ``migration_failed`` with CrossBridge's
+  ``error_message``.
+- ``orchestration.phase.<phase>`` children (validating, analyzing, transforming, generating, committing),
+  switched by CrossBridge's own status updates (``MigrationOrchestrator._update_progress``, which sets
+  ``response.status``); the user's ``progress_callback`` is never replaced. The phase running when the
+  migration fails is ERROR ``migration_failed``. Thread-pool work of a phase (file reads in TRANSFORMING)
+  stays under it through opentelemetry-instrumentation-threading.
+- ``orchestration.validate_access`` / ``orchestration.create_pull_request``: exceptions recorded
+  (CrossBridge turns them into ``status=FAILED`` above).
 - ``orchestration.batch.job`` (``BatchOrchestrator.execute_job``, which never raises): ``tasks``, ``mode``,
-  ``max_parallel``, then ``total``, ``completed``, ``failed``, ``skipped``, ``retries``, ``peak_parallel``.
-  A failed task → ERROR ``batch_tasks_failed`` (how many, the first task and its error), even though
-  CrossBridge logs the job at SUCCESS.
+  ``max_parallel``, then ``total``, ``completed``, ``failed``, ``skipped``, ``retries`` (counted from the
+  tasks: CrossBridge's ``BatchResult.total_retries`` is never filled). A failed task → ERROR
+  ``batch_tasks_failed``, even though CrossBridge logs the job at SUCCESS.
 - ``orchestration.batch.task`` (``BatchOrchestrator._execute_task``): ``task``, ``feature_type``,
-  ``max_retries``, ``status``, ``attempts``. CrossBridge's own task retry (sleeping 2, 4, 8 s) is shown as
-  one ``retry`` event per failed attempt (``retry.delay_s`` measured) and ``retry.attempts``; nothing is
-  retried twice. A task that stays failed → ERROR ``task_failed`` with its error. In PARALLEL/ADAPTIVE
-  mode the task spans, running on the pool's threads, are children of the job span.
+  ``max_retries``, then ``status``, ``retries``. CrossBridge retries a task by calling ``_execute_task``
+  again from inside itself (sleeping ``retry_delay * 2**n``): that recursion is *one* span, with one ``retry``
+  event per failed attempt (``retry.delay_s`` measured) and ``retry.attempts``; nothing is retried twice. A
+  task that stays failed → ERROR ``task_failed`` with its error. PARALLEL/ADAPTIVE task spans, run on the
+  pool's threads, are children of the job span.
+- ``orchestration.batch.pipeline`` / ``orchestration.batch.feature_groups`` (``FeatureCoordinator``):
+  ``features`` / ``groups``, then ``tasks``, ``dependencies``.
+- ``orchestration.batch.aggregate`` / ``aggregate_feature`` / ``report`` / ``save`` / ``compare``
+  (``BatchResultAggregator``): ``jobs``, ``feature_type``, ``format``, then ``tasks``, ``completed``,
+  ``failed``, ``failures``, ``results``, ``report_bytes``, ``file`` (name only), ``assessment``.
+- ``orchestration.batch.distributed.start`` / ``stop`` / ``execute`` / ``execute_parallel``
+  (``DistributedExecutor``): ``workers``, ``tasks``, ``jobs``, then ``completed``, ``failed``, ``lost``
+  (tasks whose result never came back). Failed or lost tasks, failed jobs → ERROR ``batch_tasks_failed``.
+  Tasks run in CrossBridge's process pool, where no trace context follows them: they are not traced.
 
 Import cost: importing ``core.orchestration`` makes CrossBridge connect to a database at import time
 (``core.observability.hook_sdk``) unless ``CROSSBRIDGE_HOOKS_ENABLED=false``. This module never imports
@@ -38,34 +48,38 @@ CrossBridge; it patches through post-import hooks, so it adds nothing to that im
 
 from __future__ import annotations
 
-from contextvars import ContextVar
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
-from opentelemetry import context as context_api
-from opentelemetry import trace as trace_api
-from opentelemetry.trace import Span, Tracer
+from opentelemetry.trace import Span
 
-from crossbridge_otel._guard import report_failure
 from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
 from crossbridge_otel.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg, size
-from crossbridge_otel.wrapping import mark_failure
 
-from ._support import bounded, enum_value, observer
+from ._orchestration_support import (
+    PHASES,
+    OrchestrationTarget,
+    hand_over,
+    joined,
+    joining,
+    judged,
+    judgement,
+    phase_switching,
+    phased_run,
+)
+from ._support import bounded, enum_value, file_name, observer
 
-__all__ = ["PHASES", "OrchestrationInstrumentor"]
+__all__ = ["PHASES", "OrchestrationInstrumentor", "OrchestrationTarget"]
 
 _P = "crossbridge.orchestration."
 _B = "crossbridge.orchestration.batch."
 _MIGRATION = "core.orchestration.orchestrator"
-_BATCH = "core.orchestration.batch.orchestrator"
-PHASES = ("validating", "analyzing", "transforming", "generating", "committing")
+_BATCH = "core.orchestration.batch."
 
 
-class _State:
-    """The instrumentor's tracer, for the phase spans (set in ``_on_instrument``)."""
-
-    tracer: Tracer | None = None
+def _text(value: Any) -> str:
+    return str(enum_value(value) or "").lower()
 
 
 # -- MigrationOrchestrator ---------------------------------------------------------------------------
@@ -79,99 +93,44 @@ def _host(url: Any) -> str | None:
 
 def _run_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     request = arg(args, kwargs, 1, "request")
-    auth = getattr(request, "auth", None)
     return {
         _P + "repo_host": _host(getattr(request, "repo_url", None)),
         _P + "migration_type": enum_value(getattr(request, "migration_type", None)),
-        _P + "auth_type": enum_value(getattr(auth, "auth_type", None)),
+        _P + "operation_type": enum_value(getattr(request, "operation_type", None)),
+        _P + "auth_type": enum_value(getattr(getattr(request, "auth", None), "auth_type", None)),
         _P + "dry_run": getattr(request, "dry_run", None),
         _P + "create_pr": getattr(request, "create_pr", None),
         _P + "max_workers": getattr(request, "max_workers", None),
     }
 
 
+def _outcome_of(item: Any) -> Any:
+    return item.get("status") if isinstance(item, dict) else getattr(item, "status", None)
+
+
 def _run_result(response: Any) -> Attrs:
+    discovered = getattr(response, "files_discovered", None)
+    transformed = getattr(response, "files_transformed", None) or []
     return {
         _P + "status": enum_value(getattr(response, "status", None)),
-        _P + "files_discovered": getattr(response, "files_discovered", None),
-        _P + "files_transformed": getattr(response, "files_transformed", None),
-        _P + "files_failed": getattr(response, "files_failed", None),
-        _P + "files_generated": size(getattr(response, "files_generated", None)),
+        _P + "files_discovered": sum(v for v in discovered.values() if isinstance(v, int))
+        if isinstance(discovered, dict) else None,
+        _P + "files_transformed": len(transformed),
+        _P + "files_failed": sum(_outcome_of(r) == "failed" for r in transformed),
         _P + "pr_number": getattr(response, "pr_number", None),
+        _P + "error_code": bounded(getattr(response, "error_code", None), 64),
     }
 
 
 def _run_outcome(response: Any) -> Failure:
-    if str(enum_value(getattr(response, "status", ""))).lower() != "failed":
+    if _text(getattr(response, "status", "")) != "failed":
         return None
     return "migration_failed", bounded(getattr(response, "error_message", None), 512) or "migration failed"
 
 
-class _Phases:
-    """One child span per migration phase, switched on CrossBridge's progress updates."""
-
-    def __init__(self, tracer: Tracer, static: Attrs) -> None:
-        self.tracer = tracer
-        self.static = dict(static)
-        self.name: str | None = None
-        self.span: Span | None = None
-        self.token: object | None = None
-
-    def progress(self, message: Any, status: Any) -> None:
-        value = str(enum_value(status)).lower()
-        if value == self.name:
-            return
-        self.close(("migration_failed", str(message)) if value == "failed" else None)
-        if value in PHASES:
-            self.name = value
-            self.span = self.tracer.start_span(f"orchestration.phase.{value}",
-                                               attributes={**self.static, _P + "phase": value})
-            self.token = context_api.attach(trace_api.set_span_in_context(self.span))
-
-    def close(self, failure: tuple[str, str] | None = None) -> None:
-        span, token = self.span, self.token
-        self.span, self.token, self.name = None, None, None
-        if span is None:
-            return
-        if failure is not None:
-            mark_failure(span, (failure[0], bounded(failure[1], 512) or failure[0]))
-        if token is not None:
-            context_api.detach(token)  # type: ignore[arg-type]
-        span.end()
-
-
-def _run_invoker(target: Target, env: InvokerEnv) -> Invoker | None:
-    """Wraps the progress callback CrossBridge calls on every status change to drive the phase spans."""
-    static = dict(env.start_attributes)
-
-    def invoke(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-        tracer = _State.tracer
-        if tracer is None:
-            return original(*args, **kwargs)
-        phases = _Phases(tracer, static)
-        user_callback = arg(args, kwargs, 2, "progress_callback")
-
-        def progress_callback(message: Any, status: Any) -> None:
-            try:
-                phases.progress(message, status)
-            except Exception as exc:
-                report_failure("migration phase spans", exc)
-            if user_callback is not None:
-                user_callback(message, status)
-
-        if len(args) > 2:
-            args = (*args[:2], progress_callback, *args[3:])
-        else:
-            kwargs = {**kwargs, "progress_callback": progress_callback}
-        try:
-            return original(*args, **kwargs)
-        finally:
-            try:
-                phases.close()
-            except Exception as exc:
-                report_failure("migration phase spans", exc)
-
-    return invoke
+def _tasks_failed(failed: int, total: Any, first: Any) -> Failure:
+    text = f"{failed} of {total} tasks failed" + (f"; {first}" if first else "")
+    return "batch_tasks_failed", bounded(text, 512) or "batch_tasks_failed"
 
 
 # -- BatchOrchestrator -------------------------------------------------------------------------------
@@ -183,72 +142,124 @@ def _job_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
             _B + "max_parallel": getattr(job, "max_parallel_tasks", None)}
 
 
-def _job_result(result: Any) -> Attrs:
-    return {
-        _B + "total": getattr(result, "total_tasks", None),
-        _B + "completed": getattr(result, "completed_tasks", None),
-        _B + "failed": getattr(result, "failed_tasks", None),
-        _B + "skipped": getattr(result, "skipped_tasks", None),
-        _B + "retries": getattr(result, "total_retries", None),
-        _B + "peak_parallel": getattr(result, "peak_parallel_tasks", None),
-    }
-
-
-def _job_outcome(result: Any) -> Failure:
+def _job_judge(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> tuple[Attrs, Failure]:
+    tasks = getattr(arg(args, kwargs, 1, "job"), "tasks", None) or []
     failed = getattr(result, "failed_tasks", 0) or 0
-    errors = getattr(result, "errors", None) or []
+    attrs = {_B + "total": getattr(result, "total_tasks", None),
+             _B + "completed": getattr(result, "completed_tasks", None),
+             _B + "failed": failed, _B + "skipped": getattr(result, "skipped_tasks", None),
+             _B + "retries": sum(int(getattr(t, "retry_count", 0) or 0) for t in tasks)}
+    errors = getattr(result, "errors", None) or []  # [{"task": "Task 'name': error"}, ...]
     if not failed and not errors:
-        return None
-    first = errors[0] if errors and isinstance(errors[0], dict) else {}
-    detail = f"{first.get('task', '?')}: {first.get('error', '')}" if first else ""
-    return "batch_tasks_failed", bounded(f"{failed} of {getattr(result, 'total_tasks', '?')} tasks failed; {detail}",
-                                         512) or "batch_tasks_failed"
-
-
-# The failed task's own error text, handed from the invoker to the outcome of the same call (same thread).
-_task_error: ContextVar[str | None] = ContextVar("crossbridge_otel_task_error", default=None)
+        return attrs, None
+    first = errors[0].get("task") if errors and isinstance(errors[0], dict) else None
+    return attrs, _tasks_failed(failed, getattr(result, "total_tasks", "?"), first)
 
 
 def _task_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    task = arg(args, kwargs, 1, "task")
+    task = arg(args, kwargs, 2, "task")
     return {_B + "task": bounded(getattr(task, "name", None), 128),
             _B + "feature_type": enum_value(getattr(task, "feature_type", None)),
             _B + "max_retries": getattr(task, "max_retries", None)}
 
 
-def _task_result(status: Any) -> Attrs:
-    return {_B + "status": enum_value(status)}
-
-
-def _task_outcome(status: Any) -> Failure:
-    error = _task_error.get()
-    _task_error.set(None)
-    if str(enum_value(status)).lower() != "failed":
-        return None
-    return "task_failed", bounded(error, 512) or "task_failed"
-
-
-def _task_invoker(target: Target, env: InvokerEnv) -> Invoker | None:
+def _task_invoker(target: Target, env: InvokerEnv) -> Invoker:
     """Observes CrossBridge's task retry: every call of ``task.callable`` is one attempt."""
 
     def invoke(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-        task = arg(args, kwargs, 1, "task")
+        task = arg(args, kwargs, 2, "task")
         func: Any = getattr(task, "callable", None)
         attempts = observer(span, int(getattr(task, "max_retries", 0) or 0) + 1, target, env)
         swapped = callable(func)
         if swapped:
             task.callable = attempts.wrap(func)
+        token = joined.set(span)
         try:
-            status = original(*args, **kwargs)
-            _task_error.set(getattr(task, "error", None))
-            span.set_attribute(_B + "attempts", int(getattr(task, "attempts", 0) or 0))
-            return status
+            ok = original(*args, **kwargs)
+            span.set_attributes({_B + "status": enum_value(getattr(task, "status", None)),
+                                 _B + "retries": int(getattr(task, "retry_count", 0) or 0)})
+            hand_over(None if ok is not False else
+                      ("task_failed", bounded(getattr(task, "error", None), 512) or "task_failed"))
+            return ok
         finally:
+            joined.reset(token)
             if swapped:
                 task.callable = func
             attempts.finish()
 
     return invoke
+
+
+# -- FeatureCoordinator, BatchResultAggregator -------------------------------------------------------
+
+def _count(index: int, name: str, key: str) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
+    def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+        return {_B + key: size(arg(args, kwargs, index, name))}
+
+    return call
+
+
+def _built_job(job: Any) -> Attrs:
+    tasks = getattr(job, "tasks", None) or []
+    return {_B + "tasks": len(tasks), _B + "dependencies": sum(size(getattr(t, "dependencies", None)) or 0
+                                                               for t in tasks)}
+
+
+def _aggregated(result: Any) -> Attrs:
+    if not isinstance(result, dict):
+        return {}
+    return {_B + "tasks": result.get("total_tasks"), _B + "completed": result.get("completed_tasks"),
+            _B + "failed": result.get("failed_tasks"), _B + "failures": size(result.get("failures"))}
+
+
+def _by_feature_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+    return {_B + "jobs": size(arg(args, kwargs, 1, "results")),
+            _B + "feature_type": enum_value(arg(args, kwargs, 2, "feature_type"))}
+
+
+def _feature_results(result: Any) -> Attrs:
+    return {_B + "results": result.get("total_results", 0)} if isinstance(result, dict) else {}
+
+
+def _report_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+    return {_B + "jobs": size(arg(args, kwargs, 1, "results")),
+            _B + "format": bounded(arg(args, kwargs, 2, "report_format", "text"), 16)}
+
+
+def _compare_result(result: Any) -> Attrs:
+    return {_B + "assessment": result.get("assessment")} if isinstance(result, dict) else {}
+
+
+# -- DistributedExecutor -----------------------------------------------------------------------------
+
+def _distributed_judge(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> tuple[Attrs, Failure]:
+    tasks = getattr(arg(args, kwargs, 1, "job"), "tasks", None) or []
+    failed = [t for t in tasks if _text(getattr(t, "status", None)) == "failed"]
+    done = sum(_text(getattr(t, "status", None)) in ("completed", "failed") for t in tasks)
+    lost = len(tasks) - done
+    attrs = {_B + "completed": done - len(failed), _B + "failed": len(failed), _B + "lost": lost}
+    if not failed and not lost:
+        return attrs, None
+    first = f"{getattr(failed[0], 'name', '?')}: {getattr(failed[0], 'error', '')}" if failed else (
+        f"{lost} task result(s) never came back (CrossBridge logs 'Error processing task result')")
+    return attrs, _tasks_failed(len(failed) + lost, len(tasks), first)
+
+
+def _parallel_jobs_judge(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> tuple[Attrs, Failure]:
+    entries = [r for r in result or [] if isinstance(r, dict)]
+    bad = [r for r in entries if r.get("error") or r.get("failed_tasks")]
+    attrs = {_B + "failed_jobs": len(bad)}
+    if not bad:
+        return attrs, None
+    detail = bad[0].get("error") or f"{bad[0].get('failed_tasks')} failed task(s)"
+    return attrs, ("batch_tasks_failed", bounded(f"{len(bad)} of {len(entries)} jobs failed; {detail}", 512) or "")
+
+
+def _workers_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+    return {_B + "workers": getattr(getattr(args[0], "config", None), "worker_count", None)}
+
+
+_ORCH, _COORD, _AGG, _DIST = (_BATCH + m for m in ("orchestrator", "coordinator", "aggregator", "distributed"))
 
 
 class OrchestrationInstrumentor(CrossBridgeInstrumentor):
@@ -257,20 +268,47 @@ class OrchestrationInstrumentor(CrossBridgeInstrumentor):
     area = "orchestration"
     category = "orchestration"
     module_categories = {"core.orchestration.batch": "general"}
-    observed_retries = {_BATCH: "BatchOrchestrator task retry (retry events)"}
+    observed_retries = {_ORCH: "BatchOrchestrator task retry (retry events)"}
     targets = (
         Target(_MIGRATION, "MigrationOrchestrator.run", "orchestration.migrate", call_attributes=_run_call,
-               result_attributes=_run_result, outcome=_run_outcome, invoker=_run_invoker),
+               result_attributes=_run_result, outcome=_run_outcome, invoker=phased_run(_run_outcome)),
+        OrchestrationTarget(_MIGRATION, "MigrationOrchestrator._update_progress", "orchestration.phase",
+                            shape="phases"),
         Target(_MIGRATION, "MigrationOrchestrator._validate_repository_access", "orchestration.validate_access"),
         Target(_MIGRATION, "MigrationOrchestrator._create_pull_request", "orchestration.create_pull_request"),
-        Target(_BATCH, "BatchOrchestrator.execute_job", "orchestration.batch.job", call_attributes=_job_call,
-               result_attributes=_job_result, outcome=_job_outcome),
-        Target(_BATCH, "BatchOrchestrator._execute_task", "orchestration.batch.task", call_attributes=_task_call,
-               result_attributes=_task_result, outcome=_task_outcome, invoker=_task_invoker),
+        Target(_ORCH, "BatchOrchestrator.execute_job", "orchestration.batch.job", call_attributes=_job_call,
+               outcome=judgement, invoker=judged(_job_judge)),
+        OrchestrationTarget(_ORCH, "BatchOrchestrator._execute_task", "orchestration.batch.task",
+                            call_attributes=_task_call, outcome=judgement, invoker=_task_invoker,
+                            shape="joins_recursion"),
+        Target(_COORD, "FeatureCoordinator.create_feature_pipeline", "orchestration.batch.pipeline",
+               call_attributes=_count(2, "features", "features"), result_attributes=_built_job),
+        Target(_COORD, "FeatureCoordinator.create_parallel_feature_job", "orchestration.batch.feature_groups",
+               call_attributes=_count(2, "feature_groups", "groups"), result_attributes=_built_job),
+        Target(_AGG, "BatchResultAggregator.aggregate_results", "orchestration.batch.aggregate",
+               call_attributes=_count(1, "results", "jobs"), result_attributes=_aggregated),
+        Target(_AGG, "BatchResultAggregator.aggregate_by_feature", "orchestration.batch.aggregate_feature",
+               call_attributes=_by_feature_call, result_attributes=_feature_results),
+        Target(_AGG, "BatchResultAggregator.generate_report", "orchestration.batch.report",
+               call_attributes=_report_call, result_attributes=lambda r: {_B + "report_bytes": size(r)}),
+        Target(_AGG, "BatchResultAggregator.save_results", "orchestration.batch.save",
+               call_attributes=_count(1, "results", "jobs"), result_attributes=lambda p: {_B + "file": file_name(p)}),
+        Target(_AGG, "BatchResultAggregator.compare_results", "orchestration.batch.compare",
+               result_attributes=_compare_result),
+        Target(_DIST, "DistributedExecutor.start", "orchestration.batch.distributed.start",
+               call_attributes=_workers_call),
+        Target(_DIST, "DistributedExecutor.stop", "orchestration.batch.distributed.stop"),
+        Target(_DIST, "DistributedExecutor.execute_distributed", "orchestration.batch.distributed.execute",
+               call_attributes=_job_call, outcome=judgement, invoker=judged(_distributed_judge)),
+        Target(_DIST, "DistributedExecutor.execute_parallel_jobs", "orchestration.batch.distributed.execute_parallel",
+               call_attributes=_count(1, "jobs", "jobs"), outcome=judgement, invoker=judged(_parallel_jobs_judge)),
     )
 
-    def _on_instrument(self, **kwargs: Any) -> None:
-        _State.tracer = self._tracer
-
-    def _on_uninstrument(self) -> None:
-        _State.tracer = None
+    def _wrap(self, raw: Any, target: Target, on_class: bool = False) -> Any:
+        """The two shapes the plain table cannot express, as the rows declare them (:class:`OrchestrationTarget`)."""
+        if isinstance(target, OrchestrationTarget) and callable(raw) and not isinstance(raw, type):
+            if target.shape == "phases":
+                return phase_switching(raw, self._binding(target))
+            if target.shape == "joins_recursion":
+                return joining(raw, super()._wrap(raw, target, on_class))
+        return super()._wrap(raw, target, on_class)

@@ -4,8 +4,8 @@
   providers and uninstruments it at teardown (BaseInstrumentor is a singleton per class);
 - ``threads``: opentelemetry-instrumentation-threading, as ``opentelemetry-instrument`` loads it;
 - ``venv_path`` / ``three_test_project``: a pytest project the pytest adapter can run;
-- ``fake_bitbucket``: a Bitbucket 2.0 API on 127.0.0.1 (the fixture connector reads
-  ``CROSSBRIDGE_BITBUCKET_API_URL``).
+- ``fake_bitbucket``: the fake Bitbucket Cloud API on 127.0.0.1, which CrossBridge's ``BitbucketConnector``
+  (``https://api.bitbucket.org`` hard-coded) reaches through the fake's HTTPS proxy, as on a corporate network.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_bitbucket import FakeBitbucket, serve
+from fake_bitbucket import FakeBitbucket, loopback_names_only, serve
 
 from crossbridge_otel import _guard, status
 
@@ -83,8 +83,9 @@ def three_test_project(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def fake_bitbucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, FakeBitbucket]]:
-    """The fake Bitbucket API on 127.0.0.1 (PR 429 sleeps scaled down by the fixture's knob)."""
-    with serve() as (base, state):
-        monkeypatch.setenv("CROSSBRIDGE_BITBUCKET_API_URL", base)
-        monkeypatch.setenv("CROSSBRIDGE_BITBUCKET_RETRY_SCALE", "0.0005")
+    """The fake Bitbucket on 127.0.0.1; ``https://api.bitbucket.org`` reaches it through its HTTPS proxy (the
+    environment of ``FakeBitbucket.routing_env``), and no name but loopback is resolved."""
+    with serve() as (base, state), loopback_names_only():
+        for name, value in state.routing_env.items():
+            monkeypatch.setenv(name, value)
         yield base, state
