@@ -18,10 +18,17 @@ so ``@retryable``)            failed attempt (``retry.delay_s`` measured)
                               status`` {check}
 ``runtime.health.run_all``    ``.overall_status``, ``.passed``,            not healthy → ERROR
                               ``.failed``, ``.total``                     ``health_<overall_status>``
-``runtime.rate_limit.check``  ``crossbridge.runtime.rate_limit.key``,      denied → ERROR ``rate_limited`` and a
-(``RateLimiter.check``, and   ``.capacity``, ``.window_s``, ``.allowed``    ``rate_limit.denied`` event
-so ``check_rate_limit``)
+counted, no span:             on the *enclosing* span: ``crossbridge.        a denial: a ``rate_limit.denied``
+``RateLimiter.check`` (and    runtime.rate_limit.check.count`` and         event there (``rate_limit.key``,
+so ``check_rate_limit``)      ``crossbridge.runtime.rate_limit.check.      ``.capacity``, ``.window_s``)
+                              denied``
 ============================  ==========================================  ======================================
+
+A rate-limit check is a high-frequency call (one per request or per file) and cheap in CrossBridge (a dict
+lookup and a token bucket under two locks), so it is never a span of its own: each check bumps the counts on
+the enclosing recording span (nothing at all without one). With ``CROSSBRIDGE_OTEL_PER_EVENT_SPANS=true`` each
+check is a ``runtime.rate_limit.check`` span instead (``.key``, ``.capacity``, ``.window_s``, ``.allowed``; a
+denial is ERROR ``rate_limited`` with the same event).
 
 CrossBridge's own retry loop is *observed*, never repeated: the function handed to ``retry_with_backoff`` is
 wrapped so each call is an attempt; attempts do not multiply. Its default ``RetryPolicy`` does not retry
@@ -37,9 +44,14 @@ function; on the ``runtime.retry`` span that call shows ``retry.attempts=0``. ``
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry import trace as trace_api
 from opentelemetry.trace import Span
 
 from crossbridge_otel._guard import report_failure
@@ -47,8 +59,9 @@ from crossbridge_otel.attempts import AttemptLog, tally_for
 from crossbridge_otel.health import health_gauge
 from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
 from crossbridge_otel.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg
+from crossbridge_otel.wrapping import ORIGINAL_ATTR, SWITCH, Binding
 
-__all__ = ["RuntimeInstrumentor"]
+__all__ = ["CountedTarget", "RuntimeInstrumentor"]
 
 _R = "crossbridge.runtime."
 
@@ -157,21 +170,84 @@ def _limit_outcome(result: Any) -> Failure:
     return ("rate_limited", "CrossBridge RateLimiter denied the request") if result is False else None
 
 
-def _denials(target: Target, env: InvokerEnv) -> Invoker:
-    def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-        result = original(*args, **kwargs)
-        if result is False:
+def _denial(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+    return {"rate_limit.key": str(arg(args, kwargs, 1, "key"))[:100],
+            "rate_limit.capacity": arg(args, kwargs, 2, "capacity"),
+            "rate_limit.window_s": arg(args, kwargs, 3, "window_seconds")}
+
+
+@dataclass(frozen=True)
+class CountedTarget(Target):
+    """A high-frequency row whose failures matter (read by ``RuntimeInstrumentor._wrap``).
+
+    Without per-event spans each call is counted on the enclosing recording span (``crossbridge.<span>.count``);
+    a call whose ``outcome`` is a failure also bumps ``crossbridge.<span>.<failed>`` there and adds the event
+    ``event`` with ``event_attributes(args, kwargs)``. With per-event spans it is a span of its own, and the
+    failure's event goes on that span.
+    """
+
+    failed: str = "failed"
+    event: str = ""
+    event_attributes: Callable[[tuple[Any, ...], dict[str, Any]], Attrs] | None = None
+
+
+def _noted(target: CountedTarget) -> Callable[[Target, InvokerEnv], Invoker]:
+    """Per-event spans: the failure's event on the call's own span."""
+
+    def factory(_: Target, env: InvokerEnv) -> Invoker:
+        def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
+            result = original(*args, **kwargs)
+            if target.outcome is not None and target.outcome(result) is not None:
+                try:
+                    span.add_event(target.event, dict(target.event_attributes(args, kwargs))
+                                   if target.event_attributes is not None else None)
+                except Exception as exc:
+                    report_failure(f"event of {target.span}", exc)
+            return result
+
+        return invoke
+
+    return factory
+
+
+def _counted(raw: Callable[..., Any], target: CountedTarget, binding: Binding) -> Callable[..., Any]:
+    """The call first, then (only under a recording span) the counts and a failure's event. The count is read
+    back from the span and written under one lock, so checks from many threads under one span add up."""
+    switch = SWITCH
+    lock = threading.Lock()
+    current = trace_api.get_current_span
+    count_key, failed_key = binding.count_key, f"crossbridge.{target.span}.{target.failed}"
+    outcome, attributes = target.outcome, target.event_attributes
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = raw(*args, **kwargs)
+        span = current()
+        if switch.on and binding.live and span.is_recording():
             try:
-                span.add_event("rate_limit.denied", {"rate_limit.key": str(arg(args, kwargs, 1, "key"))[:100]})
+                failed = outcome is not None and outcome(result) is not None
+                with lock:
+                    seen = getattr(span, "attributes", None) or {}
+                    span.set_attribute(count_key, seen.get(count_key, 0) + 1)
+                    if failed:
+                        span.set_attribute(failed_key, seen.get(failed_key, 0) + 1)
+                if failed:
+                    span.add_event(target.event, dict(attributes(args, kwargs)) if attributes is not None else None)
             except Exception as exc:
-                report_failure("runtime rate limit event", exc)
+                report_failure(f"count of {target.span}", exc)
         return result
 
-    return invoke
+    functools.update_wrapper(wrapper, raw)
+    setattr(wrapper, ORIGINAL_ATTR, raw)
+    return wrapper
+
+
+_CHECK = CountedTarget("core.runtime.rate_limit", "RateLimiter.check", "runtime.rate_limit.check", mode="count",
+                       call_attributes=_limit_call, result_attributes=_limit_result, outcome=_limit_outcome,
+                       failed="denied", event="rate_limit.denied", event_attributes=_denial)
 
 
 class RuntimeInstrumentor(CrossBridgeInstrumentor):
-    """``core.runtime``: retry loop attempts, health checks (and the health gauge), rate-limit denials."""
+    """``core.runtime``: retry loop attempts, health checks (and the health gauge), rate-limit checks counted."""
 
     area = "runtime"
     category = "general"
@@ -182,7 +258,14 @@ class RuntimeInstrumentor(CrossBridgeInstrumentor):
                result_attributes=_check_result, outcome=_check_outcome, invoker=_gauged),
         Target("core.runtime.health", "HealthRegistry.run_all", "runtime.health.run_all",
                result_attributes=_all_result, outcome=_all_outcome),
-        Target("core.runtime.rate_limit", "RateLimiter.check", "runtime.rate_limit.check",
-               call_attributes=_limit_call, result_attributes=_limit_result, outcome=_limit_outcome,
-               invoker=_denials),
+        _CHECK,
     )
+
+    def _wrap(self, raw: Any, target: Target, on_class: bool = False) -> Any:
+        """A :class:`CountedTarget` is counted on the enclosing span, or (per-event spans) a span with its event."""
+        if isinstance(target, CountedTarget) and callable(raw) and not isinstance(raw, (type, staticmethod,
+                                                                                         classmethod)):
+            if not self._settings.per_event_spans:
+                return _counted(raw, target, self._binding(target))
+            return super()._wrap(raw, dataclasses.replace(target, mode="span", invoker=_noted(target)), on_class)
+        return super()._wrap(raw, target, on_class)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
+import types
+
 import pytest
 from retry_support import retry_events
 
+from crossbridge_otel import ratelimit
 from crossbridge_otel.ratelimit import TokenBucket, parse_rate_limits, rate_limit, reset_buckets
 from crossbridge_otel.retry import retry
 from crossbridge_otel.targets import Target
@@ -26,14 +30,20 @@ def test_parse_rate_limits_skips_bad_entries():
         "translation": (10, 60.0), "execution": (4, 1.0)}
 
 
-def test_bucket_waits_only_when_empty():
-    """Capacity 2 per second: two free tokens, then the third waits half a second of refill."""
+@pytest.fixture
+def frozen_clock(monkeypatch):
+    """The buckets' monotonic clock stands still (sleeps are real): waits are exact, whatever the load."""
+    monkeypatch.setattr(ratelimit, "time", types.SimpleNamespace(monotonic=lambda: 1000.0, sleep=time.sleep))
+
+
+def test_bucket_waits_only_when_empty(frozen_clock):
+    """Capacity 2 per second: two free tokens, then the third waits exactly half a second of refill."""
     limiter = TokenBucket(2, 1.0)
     assert limiter.reserve() == 0.0 and limiter.reserve() == 0.0
-    assert 0.4 < limiter.reserve() <= 0.5
+    assert limiter.reserve() == pytest.approx(0.5)
 
 
-def test_waits_are_span_events(instrument, telemetry):
+def test_waits_are_span_events(frozen_clock, instrument, telemetry):
     """The call beyond the bucket's capacity waits and records rate_limit.wait with key and seconds."""
     instrument(Target(M, "Reader.read", "victim.read", invoker=rate_limit("translation")),
                rate_limits="translation=2/0.2")
@@ -47,7 +57,7 @@ def test_waits_are_span_events(instrument, telemetry):
     assert waits[:2] == [[], []]
     (wait,) = waits[2]
     assert wait["rate_limit.key"] == "translation"
-    assert 0.0 < wait["rate_limit.wait_s"] <= 0.1
+    assert wait["rate_limit.wait_s"] == pytest.approx(0.1)  # 2 tokens per 0.2 s: half the window
 
 
 def test_unconfigured_key_is_a_plain_call(instrument, telemetry):

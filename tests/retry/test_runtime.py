@@ -10,21 +10,38 @@ from opentelemetry.trace import StatusCode
 from retry_support import attempts_by_outcome, retry_events
 
 from crossbridge_otel.instrumentors.runtime import RuntimeInstrumentor
+from crossbridge_otel.settings import load as load_settings
+
+
+def _forget_runtime() -> None:
+    for name in [n for n in sys.modules if n == "core.runtime" or n.startswith("core.runtime.")]:
+        del sys.modules[name]
 
 
 @pytest.fixture
-def runtime(telemetry):
-    """core.runtime freshly imported under the runtime instrumentor (test providers)."""
-    for name in [n for n in sys.modules if n == "core.runtime" or n.startswith("core.runtime.")]:
-        del sys.modules[name]
-    inst = RuntimeInstrumentor()
-    inst.instrument(**telemetry.providers)
-    import core.runtime
+def instrumented(telemetry):
+    """A factory: core.runtime freshly imported under the runtime instrumentor (test providers, given env)."""
+    made = []
 
-    yield core.runtime
-    inst.uninstrument()
-    for name in [n for n in sys.modules if n == "core.runtime" or n.startswith("core.runtime.")]:
-        del sys.modules[name]
+    def make(**environ):
+        _forget_runtime()
+        inst = RuntimeInstrumentor()
+        inst.instrument(settings=load_settings(environ=environ, warn=False), **telemetry.providers)
+        made.append(inst)
+        import core.runtime
+
+        return core.runtime
+
+    yield make
+    for inst in made:
+        inst.uninstrument()
+    _forget_runtime()
+
+
+@pytest.fixture
+def runtime(instrumented):
+    """core.runtime under the runtime instrumentor with default settings."""
+    return instrumented()
 
 
 def _flaky(*failures):
@@ -48,7 +65,7 @@ def test_crossbridge_retry_loop_attempts_become_events_without_multiplying(runti
     span = telemetry.span("runtime.retry")
     events = retry_events(span)
     assert [(e["retry.attempt"], e["retry.will_retry"]) for e in events] == [(1, True), (2, True)]
-    assert all(0.0 < e["retry.delay_s"] < 1.0 for e in events)
+    assert all(e["retry.delay_s"] > 0.0 for e in events)  # measured: CrossBridge really slept
     assert span.attributes["retry.attempts"] == 3
     assert span.attributes["crossbridge.runtime.retry.max_attempts"] == 3
     assert attempts_by_outcome(telemetry, "runtime.retry") == {"retried": 2, "ok": 1}
@@ -99,8 +116,55 @@ def test_health_registry_checks_and_run_all_are_spans_with_the_gauge(runtime, te
     assert gauge == {"db": 1, "ai": 0}
 
 
-def test_rate_limiter_denials_are_visible(runtime, telemetry):
-    """RateLimiter.check: allowed calls are plain spans, a denial is ERROR rate_limited with an event."""
+def test_rate_limit_checks_are_counted_on_the_enclosing_span(runtime, telemetry):
+    """RateLimiter.check under a span: no span per check; counts and a rate_limit.denied event on the span."""
+    limiter = runtime.RateLimiter()
+    with telemetry.tracer_provider.get_tracer("test").start_as_current_span("request"):
+        assert [limiter.check("transform", 2, 60) for _ in range(3)] == [True, True, False]
+    assert not telemetry.spans("runtime.rate_limit.check")
+    request = telemetry.span("request")
+    assert request.attributes["crossbridge.runtime.rate_limit.check.count"] == 3
+    assert request.attributes["crossbridge.runtime.rate_limit.check.denied"] == 1
+    (event,) = request.events
+    assert event.name == "rate_limit.denied"
+    assert dict(event.attributes) == {"rate_limit.key": "transform", "rate_limit.capacity": 2,
+                                      "rate_limit.window_s": 60}
+    assert request.status.status_code == StatusCode.UNSET
+
+
+def test_rate_limit_checks_from_threads_add_up(runtime, telemetry):
+    """Checks made on pool threads under one span are all counted there (no lost updates)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from opentelemetry.instrumentation.threading import ThreadingInstrumentor
+
+    limiter = runtime.RateLimiter()
+    interval = sys.getswitchinterval()
+    ThreadingInstrumentor().instrument()  # the context follows into the pool, as under opentelemetry-instrument
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: a lost update would show
+    try:
+        with telemetry.tracer_provider.get_tracer("test").start_as_current_span("batch"):
+            with ThreadPoolExecutor(8) as pool:
+                allowed = list(pool.map(lambda i: limiter.check("k", 1500, 3600), range(2000)))
+    finally:
+        sys.setswitchinterval(interval)
+        ThreadingInstrumentor().uninstrument()
+    batch = telemetry.span("batch")
+    assert allowed.count(True) == 1500
+    assert batch.attributes["crossbridge.runtime.rate_limit.check.count"] == 2000
+    assert batch.attributes["crossbridge.runtime.rate_limit.check.denied"] == 500
+
+
+def test_rate_limit_check_without_a_span_records_nothing(runtime, telemetry):
+    """With no enclosing span a check is a plain call: same answers, no telemetry."""
+    limiter = runtime.RateLimiter()
+    assert [limiter.check("k", 1, 60) for _ in range(2)] == [True, False]
+    assert telemetry.spans() == []
+
+
+def test_per_event_spans_make_each_check_a_span(instrumented, telemetry):
+    """With CROSSBRIDGE_OTEL_PER_EVENT_SPANS=true each check is a span; a denial is ERROR rate_limited."""
+    runtime = instrumented(CROSSBRIDGE_OTEL_PER_EVENT_SPANS="true")
     limiter = runtime.RateLimiter()
     assert [limiter.check("transform", 2, 60) for _ in range(3)] == [True, True, False]
     spans = telemetry.spans("runtime.rate_limit.check")
@@ -109,3 +173,14 @@ def test_rate_limiter_denials_are_visible(runtime, telemetry):
     assert denied.attributes["error.type"] == "rate_limited"
     assert [e.name for e in denied.events] == ["rate_limit.denied"]
     assert denied.events[0].attributes["rate_limit.key"] == "transform"
+
+
+def test_burst_of_checks_keeps_crossbridge_semantics(runtime, telemetry):
+    """CrossBridge's burst scenario under a span: 100 allowed, the 101st denied, counted 101 / 1."""
+    limiter = runtime.RateLimiter()
+    with telemetry.tracer_provider.get_tracer("test").start_as_current_span("burst"):
+        allowed = [limiter.check("burst_user", capacity=100, window_seconds=3600) for _ in range(101)]
+    assert allowed == [True] * 100 + [False]
+    burst = telemetry.span("burst")
+    assert (burst.attributes["crossbridge.runtime.rate_limit.check.count"],
+            burst.attributes["crossbridge.runtime.rate_limit.check.denied"]) == (101, 1)
