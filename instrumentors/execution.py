@@ -22,10 +22,11 @@ Attribute names are short for ``crossbridge.execution.<name>``. What is traced:
   ``failed``, ``skipped``, ``errors``; a ``fail``/``error`` result → ``tests_failed`` (its message). Child:
   ``execution.command`` per pytest process.
 - ``execution.strategy`` (``Sequential/Parallel/BatchedParallel/Adaptive/FailFastStrategy.execute``):
-  ``strategy`` (sequential, parallel, batched, adaptive, fail_fast), ``tests``, ``total``, ``failed``.
+  ``strategy`` (sequential, parallel, batched, adaptive, fail_fast), ``tests``, ``workers``,
+  ``batch_size`` (batched), ``total``, ``failed``; adaptive has the strategy it chose as child.
 - ``execution.retry_test`` (``RetryStrategy.execute_with_retry``, a built-in retry): ``max_retries``,
-  ``status``, ``retry_count``, ``flaky``; one ``retry`` event per failed attempt and ``retry.attempts``;
-  still failing → ``test_failed``.
+  ``status``, ``retry_count``, ``flaky``; one ``retry`` event per failed attempt (a FAILED/ERROR result or
+  an exception, which CrossBridge lets escape) and ``retry.attempts``; still failing → ``test_failed``.
 - ``execution.results.normalize`` (``ResultNormalizer.normalize``): ``results.file`` (file name only),
   ``results.requested_framework``, ``results.framework``, ``results.total/passed/failed/skipped/errors/
   flaky``; ``None`` → ``normalize_failed``. ``execution.results.normalize_batch``: ``results.files``,
@@ -39,8 +40,10 @@ Attribute names are short for ``crossbridge.execution.<name>``. What is traced:
   ``analyze_all_metrics`` / ``detect_anomalies``): ``trend.runs``, ``trend.metric``, ``trend.points``,
   ``trend.direction``, ``trend.strength``, ``trend.metrics``, ``trend.degrading``, ``trend.anomalies``.
 - ``execution.orchestrator.execute`` / ``plan`` / ``run`` (``core.execution.orchestration``'s
-  ``ExecutionOrchestrator``, category ``orchestration``): ``framework``, ``strategy``, ``tests``,
-  ``dry_run``, ``status``, ``process.exit.code``; ``status`` failed → ``execution_failed``.
+  ``ExecutionOrchestrator``, category ``orchestration``): ``framework``, ``strategy``, ``environment``,
+  ``max_tests``, ``dry_run``, ``tests``, then ``status``, ``total``/``passed``/``failed``/``skipped``/
+  ``errors``. ``status`` failed → ``execution_failed`` ("Command failed with code N", a timeout); failed
+  tests under CrossBridge's COMPLETED → ``tests_failed``. Exit code: on the ``execution.command`` child.
 
 Subprocesses: the pytest adapter (and the orchestration adapters) run commands with ``subprocess.run``;
 through :mod:`crossbridge_otel.subprocesses` each one is an ``execution.command`` child span (redacted
@@ -165,7 +168,10 @@ def _adapter_outcome(results: Any) -> Failure:
 
 def _strategy_call(name: str) -> Any:
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-        return {_P + "strategy": name, _P + "tests": size(arg(args, kwargs, 1, "tests"))}
+        allocation = getattr(args[0], "resource_allocation", None)
+        return {_P + "strategy": name, _P + "tests": size(arg(args, kwargs, 1, "tests")),
+                _P + "workers": getattr(allocation, "max_workers", None),
+                _P + "batch_size": getattr(allocation, "batch_size", None) if name == "batched" else None}
 
     return call
 
@@ -178,7 +184,8 @@ def _strategy_result(results: Any) -> Attrs:
 def _test_result_failed(result: Any) -> tuple[str, str] | None:
     status = _status(getattr(result, "status", None))
     if status in ("failed", "error"):
-        return f"test_{status}", bounded(getattr(result, "message", "") or status, 512) or status
+        text = getattr(result, "error_message", None) or getattr(result, "message", None) or status
+        return f"test_{status}", bounded(text, 512) or status
     return None
 
 
@@ -309,36 +316,44 @@ def _orch_request_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     request = arg(args, kwargs, 1, "request")
     return {_P + "framework": bounded(getattr(request, "framework", None), 64),
             _P + "strategy": enum_value(getattr(request, "strategy", None)),
-            _P + "tests": size(getattr(request, "tests", None)),
+            _P + "environment": bounded(getattr(request, "environment", None), 32),
+            _P + "max_tests": getattr(request, "max_tests", None),
             _P + "dry_run": getattr(request, "dry_run", None)}
 
 
 def _orch_plan_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     plan = arg(args, kwargs, 1, "plan")
     return {_P + "framework": bounded(getattr(plan, "framework", None), 64),
+            _P + "strategy": enum_value(getattr(plan, "strategy", None)),
             _P + "tests": size(getattr(plan, "selected_tests", None))}
 
 
 def _orch_plan_result(plan: Any) -> Attrs:
-    return {_P + "tests": size(getattr(plan, "selected_tests", None))}
+    return {_P + "tests": size(getattr(plan, "selected_tests", None)),
+            _P + "skipped": size(getattr(plan, "skipped_tests", None))}
+
+
+_ORCH_COUNTS = {"total": "executed_tests", "passed": "passed_tests", "failed": "failed_tests",
+                "skipped": "skipped_tests", "errors": "error_tests"}
 
 
 def _orch_result(result: Any) -> Attrs:
-    return {_P + "status": _status(getattr(result, "status", None)),
-            "process.exit.code": getattr(result, "exit_code", None)}
+    # CrossBridge's ExecutionResult keeps no exit code: the execution.command child span has process.exit.code.
+    counts = {_P + key: size(getattr(result, field, None)) for key, field in _ORCH_COUNTS.items()}
+    return {_P + "status": _status(getattr(result, "status", None)), **counts}
 
 
 def _orch_outcome(result: Any) -> Failure:
-    if _status(getattr(result, "status", None)) != "failed":
-        return None
-    message = getattr(result, "error_message", None)
-    code = getattr(result, "exit_code", None)
-    return "execution_failed", bounded(message, 512) or f"the test command exited with code {code}"
+    if _status(getattr(result, "status", None)) == "failed":
+        return "execution_failed", bounded(getattr(result, "error_message", None), 512) or "execution failed"
+    bad = (getattr(result, "failed_tests", None) or []) + (getattr(result, "error_tests", None) or [])
+    if bad:  # CrossBridge leaves status COMPLETED when the framework ran and tests failed
+        return "tests_failed", bounded(f"{len(bad)} failed: {bad[0]}", 512) or "tests_failed"
+    return None
 
 
-_STRATEGIES = ("Sequential", "Parallel", "BatchedParallel", "Adaptive", "FailFast")
-_STRATEGY_NAMES = {"Sequential": "sequential", "Parallel": "parallel", "BatchedParallel": "batched",
-                   "Adaptive": "adaptive", "FailFast": "fail_fast"}
+_STRATEGIES = {"Sequential": "sequential", "Parallel": "parallel", "BatchedParallel": "batched",
+               "Adaptive": "adaptive", "FailFast": "fail_fast"}
 
 
 class ExecutionInstrumentor(RunsCommands):
@@ -362,8 +377,8 @@ class ExecutionInstrumentor(RunsCommands):
                call_attributes=_adapter_call("pytest"), result_attributes=_adapter_results,
                outcome=_adapter_outcome, invoker=rate_limit("execution")),
         *(Target("core.execution.strategies", f"{name}Strategy.execute", "execution.strategy",
-                 call_attributes=_strategy_call(_STRATEGY_NAMES[name]), result_attributes=_strategy_result)
-          for name in _STRATEGIES),
+                 call_attributes=_strategy_call(short), result_attributes=_strategy_result)
+          for name, short in _STRATEGIES.items()),
         Target("core.execution.strategies", "RetryStrategy.execute_with_retry", "execution.retry_test",
                call_attributes=_retry_strategy_call, result_attributes=_retry_strategy_result,
                outcome=_retry_strategy_outcome, invoker=_retry_strategy_invoker),

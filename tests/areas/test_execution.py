@@ -99,33 +99,47 @@ def test_parallel_strategy_workers_stay_in_the_trace(execution, threads, telemet
     assert all(w.parent is not None and w.parent.span_id == strategy.context.span_id for w in workers)
 
 
-def test_batched_parallel_strategy_nests_batches(execution, threads, telemetry):
-    """BatchedParallelStrategy: one inner parallel span per batch, workers under their batch."""
+def test_batched_parallel_strategy_runs_batches_on_one_pool(execution, threads, telemetry):
+    """BatchedParallelStrategy (batch_size from ResourceAllocation): all workers are children of its one span."""
     from core.execution.models import ResourceAllocation
     from core.execution.strategies import BatchedParallelStrategy
 
-    BatchedParallelStrategy(ResourceAllocation(max_workers=2), batch_size=2).execute(
+    BatchedParallelStrategy(ResourceAllocation(max_workers=2, batch_size=2)).execute(
         ["t1", "t2", "t3"], _worker_span(telemetry))
-    spans = telemetry.spans("execution.strategy")
-    outer = [s for s in spans if s.attributes["crossbridge.execution.strategy"] == "batched"][0]
-    inner = [s for s in spans if s.attributes["crossbridge.execution.strategy"] == "parallel"]
-    assert len(inner) == 2 and all(s.parent.span_id == outer.context.span_id for s in inner)
-    inner_ids = {s.context.span_id for s in inner}
-    assert all(w.parent.span_id in inner_ids for w in telemetry.spans("worker"))
+    (batched,) = telemetry.spans("execution.strategy")
+    a = batched.attributes
+    assert (a["crossbridge.execution.strategy"], a["crossbridge.execution.batch_size"]) == ("batched", 2)
+    assert (a["crossbridge.execution.workers"], a["crossbridge.execution.failed"]) == (2, 1)
+    workers = telemetry.spans("worker")
+    assert len(workers) == 3 and all(w.parent.span_id == batched.context.span_id for w in workers)
+
+
+def test_adaptive_strategy_span_has_the_chosen_strategy_as_child(execution, telemetry):
+    """AdaptiveStrategy with a small suite delegates to sequential: a nested execution.strategy span."""
+    from core.execution.models import ResourceAllocation
+    from core.execution.strategies import AdaptiveStrategy
+
+    AdaptiveStrategy(ResourceAllocation(max_workers=2)).execute(["t1", "t2"], _worker_span(telemetry))
+    spans = {s.attributes["crossbridge.execution.strategy"]: s for s in telemetry.spans("execution.strategy")}
+    assert set(spans) == {"adaptive", "sequential"}
+    assert spans["sequential"].parent.span_id == spans["adaptive"].context.span_id
+
+
+def _result(test: str, status: str, message: str = ""):
+    from core.execution.models import ExecutionStatus, TestExecutionResult
+
+    return TestExecutionResult(test, test, ExecutionStatus(status), error_message=message or None)
 
 
 def test_retry_strategy_attempts_are_retry_events(execution, telemetry):
-    """A test that fails twice then passes: two retry events (will_retry), retry.attempts 3, status OK."""
-    from core.execution.models import ExecutionStatus, TestExecutionResult
+    """A test failing twice then passing: two retry events (will_retry, measured delay), retry.attempts 3, OK."""
     from core.execution.strategies import RetryStrategy
 
     calls = []
 
-    def flaky(test: str) -> TestExecutionResult:
+    def flaky(test: str):
         calls.append(test)
-        if len(calls) < 3:
-            raise ConnectionError(f"boom {len(calls)}")
-        return TestExecutionResult(test, test, ExecutionStatus.PASSED)
+        return _result(test, "passed") if len(calls) == 3 else _result(test, "failed", f"boom {len(calls)}")
 
     result = RetryStrategy(max_retries=3, retry_delay=0.01).execute_with_retry("t", flaky)
     assert result.is_flaky and len(calls) == 3
@@ -133,10 +147,29 @@ def test_retry_strategy_attempts_are_retry_events(execution, telemetry):
     events = retry_events(span)
     assert [e.attributes["retry.attempt"] for e in events] == [1, 2]
     assert all(e.attributes["retry.will_retry"] and e.attributes["retry.max_attempts"] == 4 for e in events)
-    assert all(e.attributes["retry.delay_s"] >= 0.009 for e in events)
-    assert events[0].attributes["exception.message"] == "boom 1"
-    assert span.attributes["retry.attempts"] == 3
+    assert all(e.attributes["retry.delay_s"] >= 0.01 for e in events)  # CrossBridge slept retry_delay
+    assert [e.attributes["exception.message"] for e in events] == ["boom 1", "boom 2"]
+    assert events[0].attributes["error.type"] == "test_failed"
+    assert span.attributes["retry.attempts"] == 3 and span.attributes["crossbridge.execution.flaky"] is True
     assert span.status.status_code != StatusCode.ERROR
+
+
+def test_retry_strategy_lets_an_exception_escape(execution, telemetry):
+    """CrossBridge's retry loop does not catch: a raising test is one attempt, recorded and re-raised as is."""
+    from core.execution.strategies import RetryStrategy
+
+    boom = ConnectionError("runner gone")
+
+    def raising(test: str):
+        raise boom
+
+    with pytest.raises(ConnectionError) as raised:
+        RetryStrategy(max_retries=2, retry_delay=0).execute_with_retry("t", raising)
+    assert raised.value is boom
+    span = telemetry.span("execution.retry_test")
+    (event,) = retry_events(span)
+    assert (event.attributes["retry.will_retry"], event.attributes["error.type"]) == (False, "ConnectionError")
+    assert span.attributes["retry.attempts"] == 1 and span.attributes["error.type"] == "ConnectionError"
 
 
 def test_retry_strategy_exhausted_is_test_failed(execution, telemetry):
@@ -145,7 +178,7 @@ def test_retry_strategy_exhausted_is_test_failed(execution, telemetry):
     from core.execution.strategies import RetryStrategy
 
     def failing(test: str) -> TestExecutionResult:
-        return TestExecutionResult(test, test, ExecutionStatus.FAILED, message="assert 1 == 2")
+        return TestExecutionResult(test, test, ExecutionStatus.FAILED, error_message="assert 1 == 2")
 
     RetryStrategy(max_retries=1, retry_delay=0).execute_with_retry("t", failing)
     span = telemetry.span("execution.retry_test")
@@ -215,16 +248,39 @@ def test_aggregate_and_trends(execution, telemetry, tmp_path):
 
 
 def test_execution_orchestrator_failed_command(execution, telemetry, venv_path, three_test_project):
-    """ExecutionOrchestrator running a failing pytest: execution_failed with the exit code and a command child."""
+    """CrossBridge's pytest command (--env, -n, --html) is refused by plain pytest: execution_failed, exit 4 on
+    the execution.command child."""
     from core.execution.orchestration import ExecutionOrchestrator, ExecutionRequest
 
-    result = ExecutionOrchestrator(three_test_project).execute(ExecutionRequest(framework="pytest"))
+    result = ExecutionOrchestrator(three_test_project).execute(
+        ExecutionRequest(framework="pytest", strategy="full", environment="qa"))
+    assert result.status.value == "failed"
     span = telemetry.span("execution.orchestrator.execute")
     assert span.attributes["crossbridge.category"] == "orchestration"
     assert span.attributes["error.type"] == "execution_failed"
-    assert span.attributes["process.exit.code"] == result.exit_code == 1
+    assert span.status.description == result.error_message == "Command failed with code 4"
     command = telemetry.span("execution.command")
-    assert command.context.trace_id == span.context.trace_id
+    assert command.attributes["process.exit.code"] == 4
+    assert command.parent.span_id == telemetry.span("execution.orchestrator.run").context.span_id
+    plan = telemetry.span("execution.orchestrator.plan")
+    assert plan.attributes["crossbridge.execution.strategy"] == "full"
+
+
+def test_execution_orchestrator_failing_tests_are_tests_failed(execution, telemetry, venv_path, three_test_project):
+    """When pytest accepts the command and a test fails, CrossBridge says COMPLETED; the span says tests_failed."""
+    from core.execution.orchestration import ExecutionOrchestrator, ExecutionRequest
+
+    (three_test_project / "conftest.py").write_text(  # the options CrossBridge passes, so pytest runs the tests
+        "def pytest_addoption(parser):\n    parser.addoption('--env')\n    parser.addoption('--html')\n")
+    result = ExecutionOrchestrator(three_test_project).execute(
+        ExecutionRequest(framework="pytest", strategy="full", environment="qa", parallel=False))
+    assert result.status.value == "completed" and len(result.failed_tests) == 1
+    span = telemetry.span("execution.orchestrator.execute")
+    p = "crossbridge.execution."
+    assert (span.attributes[p + "total"], span.attributes[p + "passed"], span.attributes[p + "failed"]) == (3, 2, 1)
+    assert span.attributes["error.type"] == "tests_failed"
+    assert result.failed_tests[0] in span.status.description
+    assert telemetry.span("execution.command").attributes["process.exit.code"] == 1
 
 
 def test_uninstrument_restores_originals_and_subprocess(instrument):
