@@ -23,9 +23,11 @@ Every span carries ``crossbridge.area=translation``, ``crossbridge.category=migr
 - ``translation.translate_batch`` (``translate_batch``): ``files``, ``succeeded``, ``failed``; any failed
   file → ``translation_failed`` (how many, and the first error).
 - ``translation.hooks.integrate`` (``MigrationHookIntegrator.integrate_hooks``, which never raises):
-  ``target_framework``, ``migrated_files``, ``hooks_enabled``, ``hooks_reason``, ``files_created``.
-  ``{"enabled": False, "reason": "unsupported_framework" | "integration_error"}`` → ERROR with that reason
-  as ``error.type``; ``disabled_by_config`` is the user's choice, not an error (``hooks_enabled=false``).
+  ``target_framework``, ``migrated_files``, then ``hooks_enabled``, ``hook_type`` (``pytest_plugin``,
+  ``robot_listener``, ...), ``hook_files`` (configuration files it names), ``updated_files`` (Robot files it
+  edited), or ``hooks_reason``. ``{"enabled": False, "reason": "unsupported_framework" |
+  "integration_method_missing" | "integration_error"}`` → ERROR with that reason as ``error.type`` (and
+  CrossBridge's error text); ``disabled_by_config`` is the user's choice, not an error.
 
 Source and generated code are never attributes: only their sizes and counts.
 """
@@ -155,11 +157,16 @@ def _hooks_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
             _P + "migrated_files": size(arg(args, kwargs, 3, "migrated_files"))}
 
 
+_HOOK_FILES = ("config_file", "ini_file", "support_file")
+
+
 def _hooks_result(result: Any) -> Attrs:
     if not isinstance(result, dict):
         return {}
     return {_P + "hooks_enabled": bool(result.get("enabled")), _P + "hooks_reason": bounded(result.get("reason"), 64),
-            _P + "files_created": size(result.get("files_created"))}
+            _P + "hook_type": bounded(result.get("type"), 64),
+            _P + "hook_files": sum(bool(result.get(key)) for key in _HOOK_FILES) if result.get("enabled") else None,
+            _P + "updated_files": size(result.get("updated_files"))}
 
 
 def _hooks_outcome(result: Any) -> Failure:

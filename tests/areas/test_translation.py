@@ -104,32 +104,41 @@ def test_translate_file_without_config_fails_and_never_names_the_path_a_framewor
     assert P + "source_framework" not in outer.attributes
 
 
-def test_translate_batch_counts_failures(translation, telemetry, tmp_path):
-    """translate_batch over two files, one unparsable: failed 1, ERROR translation_failed."""
+def test_translate_batch_counts_failures(translation, telemetry):
+    """translate_batch over two RestAssured files, one CrossBridge cannot translate to Robot: failed 1, ERROR."""
     from core.translation.pipeline import TranslationConfig, TranslationPipeline
 
-    good, bad = tmp_path / "a.cy.js", tmp_path / "b.cy.js"
-    good.write_text((SAMPLES / "login.cy.js").read_text())
-    bad.write_text("nothing here\n")
-    results = TranslationPipeline(TranslationConfig("cypress", "robot")).translate_batch([good, bad])
+    files = [SAMPLES / "OrdersApiTest.java", SAMPLES / "AdminApiTest.java"]  # a ':' in a basic-auth user
+    results = TranslationPipeline(TranslationConfig("restassured", "robot")).translate_batch(files)
+    assert [r.success for r in results] == [True, False]
     span = telemetry.span("translation.translate_batch")
-    assert span.attributes[P + "files"] == 2
-    assert span.attributes[P + "failed"] == sum(not r.success for r in results)
-    assert (span.attributes[P + "failed"] > 0) == (span.attributes.get("error.type") == "translation_failed")
-    assert len(telemetry.spans("translation.translate_file")) == 2
+    assert (span.attributes[P + "files"], span.attributes[P + "succeeded"], span.attributes[P + "failed"]) == (2, 1, 1)
+    assert span.attributes["error.type"] == "translation_failed"
+    assert span.status.description == f"1 of 2 files failed: {results[1].errors[0]}"
+    assert results[1].errors[0] == "Translation error: too many values to unpack (expected 2)"
+    outer = telemetry.spans("translation.translate_file")
+    assert [s.status.status_code == StatusCode.ERROR for s in outer] == [False, True]
+    assert all(s.parent.span_id == span.context.span_id for s in outer)
+    assert not any("not-a-real-password" in str(v) for s in telemetry.spans() for v in s.attributes.values())
 
 
 def test_integrate_hooks_outcomes(translation, telemetry, tmp_path):
-    """integrate_hooks: written files counted; unsupported framework is an error; disabled is not."""
+    """integrate_hooks: the plugin and its files; unsupported framework and a failed write are errors; disabled
+    is not."""
     from core.translation.migration_hooks import MigrationHookConfig, MigrationHookIntegrator
 
-    ok = MigrationHookIntegrator().integrate_hooks("pytest", tmp_path / "out", ["a.py"])
-    unsupported = MigrationHookIntegrator().integrate_hooks("nunit", tmp_path / "out")
-    disabled = MigrationHookIntegrator(MigrationHookConfig(enable_hooks=False)).integrate_hooks("pytest", tmp_path)
-    s_ok, s_unsupported, s_disabled = telemetry.spans("translation.hooks.integrate")
-    assert s_ok.attributes[P + "files_created"] == len(ok["files_created"]) == 2
-    assert s_ok.status.status_code != StatusCode.ERROR
+    integrator = MigrationHookIntegrator(MigrationHookConfig())
+    ok = integrator.integrate_hooks("pytest", tmp_path, [tmp_path / "test_a.py"])
+    unsupported = integrator.integrate_hooks("nunit", tmp_path, [])
+    broken = integrator.integrate_hooks("cypress", tmp_path / "missing" / "dir", [])
+    disabled = MigrationHookIntegrator(MigrationHookConfig(enable_hooks=False)).integrate_hooks("pytest", tmp_path, [])
+    s_ok, s_unsupported, s_broken, s_disabled = telemetry.spans("translation.hooks.integrate")
+    assert ok["enabled"] and (tmp_path / "conftest.py").is_file()
+    assert (s_ok.attributes[P + "hook_type"], s_ok.attributes[P + "hook_files"]) == ("pytest_plugin", 2)
+    assert s_ok.attributes[P + "migrated_files"] == 1 and s_ok.status.status_code != StatusCode.ERROR
     assert s_unsupported.attributes["error.type"] == unsupported["reason"] == "unsupported_framework"
+    assert s_broken.attributes["error.type"] == broken["reason"] == "integration_error"
+    assert s_broken.status.description == f"integration_error: {broken['error']}"
     assert s_disabled.attributes[P + "hooks_reason"] == disabled["reason"] == "disabled_by_config"
     assert s_disabled.attributes[P + "hooks_enabled"] is False
     assert s_disabled.status.status_code != StatusCode.ERROR
