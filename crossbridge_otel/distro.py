@@ -45,7 +45,9 @@ _WAITS_FOR = {
     "sqlalchemy": ("sqlalchemy",),
     "fastapi": ("fastapi",),
     "click": ("click",),
-    "crossbridge_cli": ("typer",),
+    # Typer's crossbridge (cli.app) and the argparse group modules `python -m cli.main` imports (cli itself is a
+    # namespace package: no loader runs for it, so no post-import hook can fire on it)
+    "crossbridge_cli": ("typer", "cli.commands.coverage", "cli.commands.drift_commands"),
 }
 
 

@@ -1,14 +1,14 @@
 """The contrib instrumentations of the libraries CrossBridge uses, and how this distribution configures them.
 
 Their spans sit *under* ours: a ``repo.read_file`` span has the ``requests`` ``GET`` as its child, a
-``coverage.repository.*`` span has the ``sqlite3`` statements, the CLI command is the root of the whole run.
+``coverage.repository.*`` span has the ``sqlite3`` statements; our ``cli.command`` is the root of a whole command.
 They come from opentelemetry-python-contrib (``pip install crossbridge-otel[libraries]``; ``psycopg2`` and
 ``threading`` are plain dependencies) and ``opentelemetry-instrument`` loads them with ours.
 
 ================  =========================================  ==============================================
 library           CrossBridge user                           where its spans sit
 ================  =========================================  ==============================================
-click (Typer)     the ``crossbridge`` CLI                    root: one span per command invocation
+click             plain click commands                       roots (Typer's vendored click is not seen)
 requests          ``BitbucketConnector``, ``ProfilingSession``  children of ``repo.*`` / ``profiling.*``
 httpx             ``RemoteSidecarClient``                    children of ``services.sidecar.send``
 sqlite3           ``CoverageRepository``                     children of ``coverage.repository.*``
@@ -67,8 +67,8 @@ class Library:
 
 
 LIBRARIES: tuple[Library, ...] = (
-    Library("click", "opentelemetry.instrumentation.click", "ClickInstrumentor", "the crossbridge CLI (Typer)",
-            "root: one span per command invocation"),
+    Library("click", "opentelemetry.instrumentation.click", "ClickInstrumentor",
+            "plain click commands (CrossBridge's CLIs are argparse and Typer: cli.command is ours)", "roots"),
     Library("requests", "opentelemetry.instrumentation.requests", "RequestsInstrumentor",
             "BitbucketConnector, ProfilingSession", "repo.* / profiling.*"),
     Library("httpx", "opentelemetry.instrumentation.httpx", "HTTPXClientInstrumentor", "RemoteSidecarClient",

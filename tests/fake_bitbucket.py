@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import socket
 import ssl
 import tempfile
 import threading
@@ -35,18 +36,19 @@ HOST = "api.bitbucket.org"
 PREFIX = "/2.0/repositories/acme/demo"
 SERVER_PREFIX = "/rest/api/1.0/projects/PROJ/repos/demo"
 RATE_LIMITED = "Rate limit for this resource has been exceeded"
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class FakeBitbucket:
     """What the fake holds: files on ``main``, requests seen (method, path with query, headers), commits posted,
-    429s still to answer on PR creation, scripted failures ``{(method, path): [status, ...]}``."""
+    429s still to answer on PR creation, scripted failures ``{(method, path): [(status, headers), ...]}``."""
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.files = {"src/LoginTest.java": (SAMPLES / "LoginTest.java").read_text(), "README.md": "# demo\n"}
         self.commits: list[bytes] = []
         self.pr_429 = 0
-        self.fail: dict[tuple[str, str], list[int]] = {}
+        self.fail: dict[tuple[str, str], list[tuple[int, dict[str, str]]]] = {}
         self.proxy_url = ""
         self.ca_file = ""
 
@@ -55,9 +57,9 @@ class FakeBitbucket:
         """Environment that sends ``https://api.bitbucket.org`` to this server (and trusts its certificate)."""
         return {"https_proxy": self.proxy_url, "HTTPS_PROXY": self.proxy_url, "REQUESTS_CA_BUNDLE": self.ca_file}
 
-    def fail_next(self, method: str, path: str, *statuses: int) -> None:
-        """The next ``len(statuses)`` ``method`` requests to ``path`` (no query) get these statuses."""
-        self.fail.setdefault((method, path), []).extend(statuses)
+    def fail_next(self, method: str, path: str, *statuses: int, headers: dict[str, str] | None = None) -> None:
+        """The next ``len(statuses)`` ``method`` requests to ``path`` (no query) get these statuses (and headers)."""
+        self.fail.setdefault((method, path), []).extend((status, dict(headers or {})) for status in statuses)
 
     def paths(self, method: str) -> list[str]:
         """The paths (with query) of the ``method`` requests seen, in order."""
@@ -101,19 +103,28 @@ class _Handler(BaseHTTPRequestHandler):
     def state(self) -> FakeBitbucket:
         return self.server.state
 
-    def _send(self, code: int, body: Any = "") -> None:
+    def _send(self, code: int, body: Any = "", headers: dict[str, str] | None = None) -> None:
         raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self.send_response(code)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "text/plain" if isinstance(body, str) else "application/json")
         self.send_header("Content-Length", str(len(raw)))
         self.end_headers()
         self.wfile.write(raw)
 
-    def _seen(self, method: str) -> tuple[str, int | None]:
+    def _seen(self, method: str) -> tuple[str, bool]:
+        """Records the request; True when a scripted failure was answered instead."""
         self.state.requests.append((method, self.path, dict(self.headers)))
         path = unquote(self.path.split("?")[0])
         scripted = self.state.fail.get((method, path))
-        return path, scripted.pop(0) if scripted else None
+        if not scripted:
+            return path, False
+        status, headers = scripted.pop(0)
+        if method == "POST":
+            self._body()
+        self._send(status, "Internal Server Error" if status >= 500 else "error", headers)
+        return path, True
 
     def _body(self) -> bytes:
         return self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -131,9 +142,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def do_GET(self) -> None:  # noqa: N802
-        path, failure = self._seen("GET")
-        if failure:
-            return self._send(failure, "Internal Server Error" if failure >= 500 else "error")
+        path, answered = self._seen("GET")
+        if answered:
+            return None
         if path.startswith(SERVER_PREFIX + "/raw/"):
             name = path[len(SERVER_PREFIX + "/raw/"):]
             if name in self.state.files:
@@ -169,10 +180,10 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(404, _error(f"No such file or directory: {sub}"))
 
     def do_POST(self) -> None:  # noqa: N802
-        path, failure = self._seen("POST")
+        path, answered = self._seen("POST")
+        if answered:
+            return None
         body = self._body()
-        if failure:
-            return self._send(failure, "Internal Server Error" if failure >= 500 else "error")
         rest = path[len(PREFIX):] if path.startswith(PREFIX) else None
         if rest == "/refs/branches":
             return self._send(201, {"name": json.loads(body)["name"], "target": {"hash": "def456"}})
@@ -187,11 +198,10 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(404, _error("Resource not found"))
 
     def do_DELETE(self) -> None:  # noqa: N802
-        path, failure = self._seen("DELETE")
-        self._body()
-        if failure:
-            return self._send(failure, "error")
-        return self._send(204, "")
+        _, answered = self._seen("DELETE")
+        if not answered:
+            self._body()
+            self._send(204, "")
 
 
 def _certificates(directory: Path) -> tuple[Path, Path, Path]:
@@ -250,3 +260,21 @@ def serve() -> Iterator[tuple[str, FakeBitbucket]]:
             server.shutdown()
             server.server_close()
             thread.join(5)
+
+
+@contextmanager
+def loopback_names_only() -> Iterator[list[str]]:
+    """While active, ``socket.getaddrinfo`` refuses every name but loopback; yields the names asked for."""
+    real, asked = socket.getaddrinfo, []
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        asked.append(host)
+        if host not in LOOPBACK:
+            raise socket.gaierror(socket.EAI_NONAME, f"only loopback names are resolved in these tests: {host}")
+        return real(host, *args, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo
+    try:
+        yield asked
+    finally:
+        socket.getaddrinfo = real

@@ -1,70 +1,170 @@
-"""A whole CLI run is one trace; contrib library spans (requests, sqlite3) nest under ours."""
+"""A whole CrossBridge command is one trace rooted at cli.command; contrib library spans nest under ours.
+
+The commands are CrossBridge's own, as they work at the pinned commit: ``python -m cli.main coverage
+collect-isolated`` (argparse; run here in-process exactly as ``-m`` runs it, and once as a real process under
+``opentelemetry-instrument``) and the Typer command ``analyze logs`` (its ``crossbridge`` app, ``cli.app``, fails
+to import at this commit, so the sub-app is invoked directly).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import runpy
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from crossbridge_target import crossbridge_env
 from opentelemetry.trace import StatusCode
 
 from crossbridge_otel import libraries
 from crossbridge_otel.instrumentors.cli import CliInstrumentor
-from crossbridge_otel.instrumentors.translation import TranslationInstrumentor
+from crossbridge_otel.instrumentors.coverage import CoverageInstrumentor
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+VENV_BIN = Path(sys.executable).parent
+SECRET = "s3cr3t-T0k-5521"
 
 
 @pytest.fixture
-def cli(instrument):
+def maven_project(tmp_path: Path) -> Path:
+    """A project whose Maven-style JaCoCo report is already in place (the test command need not build it)."""
+    report = tmp_path / "proj" / "target" / "site" / "jacoco"
+    report.mkdir(parents=True)
+    shutil.copy(SAMPLES / "jacoco.xml", report / "jacoco.xml")
+    return tmp_path / "proj"
+
+
+def _collect_isolated(project: Path, test_command: str) -> list[str]:
+    return ["coverage", "collect-isolated", "--test-id", "com.example.LoginTest", "--test-command", test_command,
+            "--working-dir", str(project), "--db", str(project / "crossbridge.db")]
+
+
+@pytest.fixture
+def run_main(instrument, monkeypatch):
+    """``python -m cli.main ARGS`` in this process (runpy, as ``-m`` does) with the CLI and coverage areas on."""
     instrument(CliInstrumentor)
-    instrument(TranslationInstrumentor)
-    from cli.main import app
-    from typer.testing import CliRunner
+    instrument(CoverageInstrumentor)
 
-    return lambda *argv: CliRunner().invoke(app, list(argv))
+    def run(*argv: str) -> int:
+        monkeypatch.setattr(sys, "argv", ["cli/main.py", *argv])
+        with pytest.raises(SystemExit) as done:  # cli/main.py ends in sys.exit(main())
+            runpy.run_module("cli.main", run_name="__main__", alter_sys=True)
+        return done.value.code
+
+    return run
 
 
-def test_translate_command_is_one_trace_rooted_at_the_command(cli, telemetry):
-    """`crossbridge translate`: one trace, root cli.command, translation spans as its descendants."""
-    result = cli("translate", str(SAMPLES / "LoginTest.java"), "--from", "selenium-java", "--to", "playwright-python")
-    assert result.exit_code == 0, result.output
+def test_coverage_command_is_one_trace_rooted_at_the_command(run_main, telemetry, maven_project):
+    """`coverage collect-isolated`: one trace, root cli.command (exit 0), coverage.collect its child."""
+    assert run_main(*_collect_isolated(maven_project, "true")) == 0
     spans = telemetry.spans()
     assert len({s.context.trace_id for s in spans}) == 1
     root = telemetry.span("cli.command")
-    assert root.parent is None
-    assert root.attributes["crossbridge.cli.command"] == "translate"
+    assert root.parent is None and root.status.status_code == StatusCode.UNSET
+    assert root.attributes["crossbridge.cli.command"] == "coverage collect-isolated"
+    assert root.attributes["process.exit.code"] == 0
     assert root.attributes["crossbridge.category"] == "cli"
-    assert {s.name for s in spans if s.parent is not None and s.parent.span_id == root.context.span_id} == {
-        "translation.setup", "translation.translate"}
+    assert root.attributes["code.function.name"] == "cli.commands.coverage.execute_coverage_command"
+    collect = telemetry.span("coverage.collect")
+    assert collect.parent.span_id == root.context.span_id
+    assert {"coverage.command", "coverage.parse"} <= {s.name for s in spans if s.parent == collect.context}
 
 
-def test_failing_command_records_its_exit_code(cli, telemetry):
-    """A translation that fails exits 1: the command span has process.exit.code 1 and is an error."""
-    result = cli("translate", str(SAMPLES / "login.cy.js"), "--from", "cypress", "--to", "pytest")
-    assert result.exit_code == 1
+def test_failing_command_records_its_exit_code(run_main, telemetry, maven_project):
+    """The test command fails, CrossBridge exits 1: cli.command has process.exit.code 1, ERROR nonzero_exit."""
+    assert run_main(*_collect_isolated(maven_project, "false")) == 1
     root = telemetry.span("cli.command")
     assert root.attributes["process.exit.code"] == 1
-    assert root.status.status_code == StatusCode.ERROR
-    assert telemetry.span("translation.translate").attributes["error.type"] == "translation_failed"
+    assert root.status.status_code == StatusCode.ERROR and root.attributes["error.type"] == "nonzero_exit"
+    assert telemetry.span("coverage.collect").attributes["error.type"] == "returned_none"
 
 
-def test_click_contrib_alone_does_not_trace_typer_commands(telemetry):
-    """Why the CLI has its own target: the click instrumentation skips Typer's Command subclasses."""
-    from cli.main import app
+def test_command_line_is_exported_redacted(run_main, telemetry, maven_project):
+    """argv becomes process.command_line with the credential masked; the secret is in no exported value."""
+    assert run_main(*_collect_isolated(maven_project, f"true --token {SECRET}")) == 0
+    line = telemetry.span("cli.command").attributes["process.command_line"]
+    assert "coverage collect-isolated" in line and "--token ***" in line
+    exported = [str(v) for s in telemetry.spans() for v in s.attributes.values()]
+    assert not any(SECRET in value for value in exported)
+
+
+def _jsonl_spans(path: Path) -> list[dict]:
+    spans = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        for rs in json.loads(line).get("resourceSpans", []):
+            for ss in rs.get("scopeSpans", []):
+                spans += ss.get("spans", [])
+    return spans
+
+
+def test_real_process_under_opentelemetry_instrument_is_one_trace(maven_project, tmp_path):
+    """`opentelemetry-instrument python -m cli.main coverage collect-isolated`: the CLI area loads, one trace."""
+    out = tmp_path / "telemetry.jsonl"
+    env = crossbridge_env({k: v for k, v in os.environ.items() if not k.startswith("CROSSBRIDGE_OTEL_")})
+    env.update({f"OTEL_{signal}_EXPORTER": "none" for signal in ("TRACES", "METRICS", "LOGS")})
+    env["CROSSBRIDGE_OTEL_LOCAL_OUTPUT"] = str(out)
+    done = subprocess.run([str(VENV_BIN / "opentelemetry-instrument"), sys.executable, "-m", "cli.main",
+                           *_collect_isolated(maven_project, "true")], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    spans = _jsonl_spans(out)
+    (root,) = [s for s in spans if s["name"] == "cli.command"]
+    assert not root.get("parentSpanId") and {s["traceId"] for s in spans} == {root["traceId"]}
+    assert {"coverage.collect", "coverage.command", "coverage.parse"} <= {s["name"] for s in spans}
+
+
+@pytest.fixture
+def analyze_logs(tmp_path: Path):
+    """CrossBridge's Typer command `analyze logs` on a small pytest failure log (JSON output)."""
+    log = tmp_path / "run.log"
+    log.write_text("FAILED test_login - AssertionError: expected 200 got 500\nE   assert 500 == 200\n")
+    from cli.commands.analyze import analyze_group
     from typer.testing import CliRunner
 
+    args = ["logs", "--log-file", str(log), "--test-name", "test_login", "--framework", "pytest", "--format", "json"]
+    return lambda *extra: CliRunner().invoke(analyze_group, [*args, *extra])
+
+
+def test_typer_command_exit_code_is_recorded(instrument, telemetry, analyze_logs):
+    """`analyze logs --fail-on all` raises typer.Exit(1): cli.command records exit code 1 and is an error."""
+    instrument(CliInstrumentor)
+    result = analyze_logs("--fail-on", "all")
+    assert result.exit_code == 1, result.output
+    root = telemetry.span("cli.command")
+    assert root.parent is None and root.attributes["crossbridge.cli.command"] == "logs"
+    assert root.attributes["process.exit.code"] == 1 and root.status.status_code == StatusCode.ERROR
+    assert root.attributes["error.type"] == "typer.exceptions.Exit"
+
+
+@pytest.mark.xfail(strict=True, reason="crossbridge_otel.wrapping marks every exception raised through a wrapper as "
+                   "an error, typer.Exit(0) (a successful `analyze logs`) included; flips when a zero exit is success")
+def test_typer_exit_zero_is_not_an_error(instrument, telemetry, analyze_logs):
+    """`analyze logs` ends in typer.Exit(0) when nothing fails: exit code 0, and the span is not an error."""
+    instrument(CliInstrumentor)
+    assert analyze_logs().exit_code == 0
+    root = telemetry.span("cli.command")
+    assert root.attributes["process.exit.code"] == 0
+    assert root.status.status_code != StatusCode.ERROR
+
+
+def test_click_contrib_alone_does_not_trace_typer_commands(telemetry, analyze_logs):
+    """Why the CLI has its own target: the click instrumentation does not see Typer's (vendored click) commands."""
     done = libraries.instrument(["click"], tracer_provider=telemetry.tracer_provider)
     try:
-        CliRunner().invoke(app, ["translate", str(SAMPLES / "login.cy.js"), "--from", "cypress", "--to", "robot"])
+        result = analyze_logs("--fail-on", "all")
     finally:
         libraries.uninstrument(done)
+    assert result.exit_code == 1, result.output
     assert telemetry.spans() == []
 
 
 def test_sqlite3_statements_nest_under_coverage_repository_spans(instrument, telemetry, tmp_path):
     """CoverageRepository's Connection.execute queries are traced (contrib#3082 worked around) as its children."""
-    coverage = pytest.importorskip("crossbridge_otel.instrumentors.coverage")
-    instrument(coverage.CoverageInstrumentor)
+    instrument(CoverageInstrumentor)
     done = libraries.instrument(["sqlite3"], tracer_provider=telemetry.tracer_provider)
     try:
         from core.coverage.repository import CoverageRepository
@@ -86,7 +186,7 @@ def test_sqlite3_cursor_statements_nest_under_our_span(instrument, telemetry, tm
     instrument(ExecutionInstrumentor)
     done = libraries.instrument(["sqlite3"], tracer_provider=telemetry.tracer_provider)
     try:
-        from core.execution.models import ExecutionStatus, TestExecutionResult
+        from core.execution.models import ExecutionStatus, ResourceAllocation, TestExecutionResult
         from core.execution.strategies import SequentialStrategy
 
         def run_one(test):
@@ -95,7 +195,7 @@ def test_sqlite3_cursor_statements_nest_under_our_span(instrument, telemetry, tm
             conn.close()
             return TestExecutionResult(test, test, ExecutionStatus.PASSED)
 
-        SequentialStrategy().execute(["t"], run_one)
+        SequentialStrategy(ResourceAllocation()).execute(["t"], run_one)
     finally:
         libraries.uninstrument(done)
     strategy = telemetry.span("execution.strategy")

@@ -7,13 +7,12 @@ proxy on 127.0.0.1 that answers as Bitbucket (see fake_bitbucket), and refuses t
 from __future__ import annotations
 
 import base64
-import socket
 import types
 
 import pytest
 import requests
 from areas_helpers import children, retry_events
-from fake_bitbucket import PREFIX, SERVER_PREFIX, serve
+from fake_bitbucket import LOOPBACK, PREFIX, SERVER_PREFIX, loopback_names_only, serve
 from opentelemetry.trace import SpanKind, StatusCode
 
 from crossbridge_otel import libraries
@@ -21,7 +20,6 @@ from crossbridge_otel.instrumentors.repo import READS, WRITES, RepoInstrumentor
 
 P = "crossbridge.repo."
 TOKEN, USER, REPO_TOKEN = "tok-9f8e7d6c5b", "svc-user-4711", "repotok-0a1b2c3d"
-_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 @pytest.fixture
@@ -39,20 +37,11 @@ def http(telemetry):
 @pytest.fixture
 def bitbucket(monkeypatch):
     """The fake Bitbucket, with https://api.bitbucket.org routed to it; no name but loopback may be resolved."""
-    real, asked = socket.getaddrinfo, []
-
-    def loopback_only(host, *args, **kwargs):
-        asked.append(host)
-        if host not in _LOOPBACK:
-            raise socket.gaierror(socket.EAI_NONAME, f"test refuses to resolve {host}")
-        return real(host, *args, **kwargs)
-
-    with serve() as (_, state):
+    with serve() as (_, state), loopback_names_only() as asked:
         for name, value in state.routing_env.items():
             monkeypatch.setenv(name, value)
-        monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
         yield state
-    assert set(asked) <= _LOOPBACK, f"resolved names other than loopback: {set(asked) - _LOOPBACK}"
+    assert set(asked) <= LOOPBACK, f"resolved names other than loopback: {set(asked) - LOOPBACK}"
 
 
 @pytest.fixture
