@@ -8,7 +8,7 @@
 # The default command is CrossBridge's own `coverage collect-isolated` (cli/main.py, argparse): it runs a test
 # command in a shell (here: one that puts tests/samples/jacoco.xml where a Maven build would), finds and parses
 # the JaCoCo report, and saves the mapping in its SQLite database (in a temporary directory). The trace:
-#   coverage.collect → coverage.command, coverage.parse, coverage.repository.* (→ sqlite3 INSERT/SELECT/UPDATE)
+#   cli.command → coverage.collect → coverage.command, coverage.parse, coverage.repository.* (→ sqlite3 spans)
 #
 # CrossBridge: $CROSSBRIDGE_SRC (a checkout: the directory holding core/, cli/), else ../shared/crossbridge/src
 # beside this repository. crossbridge-otel: $CROSSBRIDGE_OTEL_BIN (default .venv/bin; bash examples/run-demo.sh

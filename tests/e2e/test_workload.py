@@ -546,7 +546,8 @@ def test_example_cli_script_trace_reaches_jaeger(jaeger: pipeline.Jaeger, collec
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Coverage collected successfully" in done.stdout  # CrossBridge's own CLI output
-    expected = {"coverage.collect", "coverage.command", "coverage.parse", "coverage.repository.save_test_coverage"}
+    expected = {"cli.command", "coverage.collect", "coverage.command", "coverage.parse",
+                "coverage.repository.save_test_coverage"}
     traces = jaeger.wait_for_traces(service, lambda found: expected <= {s["operationName"] for s in found[0]["spans"]})
     assert len(traces) == 1
     spans = traces[0]["spans"]
@@ -554,3 +555,6 @@ def test_example_cli_script_trace_reaches_jaeger(jaeger: pipeline.Jaeger, collec
     assert tags(collect)["code.function.name"] == "core.coverage.engine.CoverageMappingEngine.collect_coverage_isolated"
     parse = next(s for s in spans if s["operationName"] == "coverage.parse")
     assert [r["spanID"] for r in parse["references"]] == [collect["spanID"]], "the parse runs inside the collection"
+    command = next(s for s in spans if s["operationName"] == "cli.command")
+    assert not command["references"], "the CLI command is the root"
+    assert [r["spanID"] for r in collect["references"]] == [command["spanID"]]

@@ -136,7 +136,8 @@ def test_run_demo_without_crossbridge_stops_and_says_how_to_point_at_it(tmp_path
 
 
 # ---------------------------------------------------------------------------------------- crossbridge-cli.sh
-CLI_SPANS = {"coverage.collect", "coverage.command", "coverage.parse", "coverage.repository.save_test_coverage"}
+CLI_SPANS = {"cli.command", "coverage.collect", "coverage.command", "coverage.parse",
+             "coverage.repository.save_test_coverage"}
 
 
 def test_cli_script_exports_crossbridge_cli_spans_over_otlp() -> None:
