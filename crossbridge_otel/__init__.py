@@ -15,13 +15,13 @@ __all__ = ["__version__", "is_enabled", "set_enabled"]
 
 def set_enabled(enabled: bool) -> None:
     """Switch instrumentation on or off at runtime (patches stay in place; off costs one attribute read)."""
-    from crossbridge_otel.wrapping import SWITCH  # not at package import: opentelemetry-instrument start-up
+    from crossbridge_otel.patching.wrapping import SWITCH  # not at package import: opentelemetry-instrument start-up
 
     SWITCH.on = bool(enabled)
 
 
 def is_enabled() -> bool:
     """Whether wrappers currently record telemetry."""
-    from crossbridge_otel.wrapping import SWITCH
+    from crossbridge_otel.patching.wrapping import SWITCH
 
     return SWITCH.on

@@ -37,7 +37,7 @@ def _run(args: argparse.Namespace) -> int:
 
         print(render_markdown())
         return 0
-    from crossbridge_otel.doctor import collect, render
+    from crossbridge_otel.doctor.report import collect, render
 
     # CrossBridge prints to stdout when its modules are imported (coloured INFO lines); that goes to stderr
     # here, so stdout carries only the report (`doctor --json | jq .` works).

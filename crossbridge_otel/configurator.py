@@ -1,7 +1,7 @@
 """The configurator ``opentelemetry-instrument`` loads: providers, exporters and the resource.
 
-All the work is in :func:`crossbridge_otel.pipeline.configure`; this is the entry-point glue. It installs
-global providers that build that pipeline on first use (:mod:`crossbridge_otel.lazy`), so a process that
+All the work is in :func:`crossbridge_otel.export.pipeline.configure`; this is the entry-point glue. It installs
+global providers that build that pipeline on first use (:mod:`crossbridge_otel.export.lazy`), so a process that
 never traces anything never imports the SDK. With ``CROSSBRIDGE_OTEL_ENABLED=false`` it builds nothing.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from crossbridge_otel._guard import report_failure
-from crossbridge_otel.lazy import LazyPipeline
+from crossbridge_otel.export.lazy import LazyPipeline
 from crossbridge_otel.settings import Settings
 from crossbridge_otel.settings import load as load_settings
 
@@ -48,11 +48,11 @@ def join_parent_trace(environ: Mapping[str, str]) -> bool:
 
 
 def _install_lazy(settings: Settings) -> LazyPipeline:
-    """Install global providers that build the SDK pipeline on first use (see crossbridge_otel.lazy)."""
+    """Install global providers that build the SDK pipeline on first use (see crossbridge_otel.export.lazy)."""
     from opentelemetry import _logs, metrics, trace
 
     def build() -> Any:
-        from crossbridge_otel.pipeline import arm_exit, configure
+        from crossbridge_otel.export.pipeline import arm_exit, configure
 
         pipeline = configure(settings, set_global=False)
         arm_exit(pipeline)
@@ -66,7 +66,7 @@ def _install_lazy(settings: Settings) -> LazyPipeline:
 
 
 class CrossBridgeConfigurator:
-    """Builds the providers through :mod:`crossbridge_otel.pipeline`.
+    """Builds the providers through :mod:`crossbridge_otel.export.pipeline`.
 
     ``opentelemetry-instrument`` only calls ``configure(**kwargs)`` on the entry point's instance, so this
     does not subclass the SDK's ``_BaseConfigurator``: importing ``opentelemetry.sdk._configuration`` pulls

@@ -21,8 +21,9 @@ from typing import Any
 from opentelemetry.instrumentation.dependencies import DependencyConflictError
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 
-from crossbridge_otel import hooks, libraries
+from crossbridge_otel import libraries
 from crossbridge_otel._guard import report_failure
+from crossbridge_otel.patching import importhooks as hooks
 
 __all__ = ["DEFAULTS", "CrossBridgeDistro"]
 

@@ -24,8 +24,8 @@ from opentelemetry import trace as trace_api
 from opentelemetry.trace import Span
 
 from crossbridge_otel._guard import report_failure
-from crossbridge_otel.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg
-from crossbridge_otel.wrapping import ORIGINAL_ATTR, SWITCH, Binding, mark_failure
+from crossbridge_otel.patching.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg
+from crossbridge_otel.patching.wrapping import ORIGINAL_ATTR, SWITCH, Binding, mark_failure
 
 from ._support import after_call, enum_value
 

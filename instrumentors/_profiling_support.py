@@ -16,9 +16,9 @@ from opentelemetry import trace as trace_api
 from opentelemetry.trace import Span, SpanContext
 
 from crossbridge_otel._guard import report_failure
+from crossbridge_otel.patching.targets import Attrs, Failure, Invoker, InvokerEnv, InvokerFactory, Target, arg
+from crossbridge_otel.patching.wrapping import ORIGINAL_ATTR, SWITCH, Binding, error_type, make_wrapper
 from crossbridge_otel.redaction import redact
-from crossbridge_otel.targets import Attrs, Failure, Invoker, InvokerEnv, InvokerFactory, Target, arg
-from crossbridge_otel.wrapping import ORIGINAL_ATTR, SWITCH, Binding, error_type, make_wrapper
 
 __all__ = [
     "LINKS_ATTRIBUTE", "ProfilingTarget", "after", "building", "capturing", "contexts", "failed_false", "last_error",

@@ -3,7 +3,7 @@
 - :func:`after_call`: an invoker factory that reads attributes from ``self`` (or the arguments) once the
   call is over, for the values CrossBridge only decides inside the call (the parser chosen, ...);
 - :func:`observer`: makes CrossBridge's *own* retry loops visible as ``retry`` span events (TELEMETRY.md)
-  without adding a second retry, on top of :func:`crossbridge_otel.retry.observe_attempts`: it wraps the
+  without adding a second retry, on top of :func:`crossbridge_otel.retry.invoker.observe_attempts`: it wraps the
   callable each attempt calls, and also reads failures CrossBridge only returns (a FAILED result, a non-200
   response); a failed attempt is recorded when the next one starts (``retry.delay_s`` is the measured
   pause) or, for the last one, when the operation ends (``retry.will_retry`` false);
@@ -23,12 +23,12 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from crossbridge_otel import subprocesses
 from crossbridge_otel._guard import report_failure
-from crossbridge_otel.attempts import AttemptLog, tally_for
-from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
+from crossbridge_otel.patching import subprocesses
+from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
+from crossbridge_otel.patching.targets import Invoker, InvokerEnv, Target
 from crossbridge_otel.redaction import redact
-from crossbridge_otel.targets import Invoker, InvokerEnv, Target
+from crossbridge_otel.retry.attempts import AttemptLog, tally_for
 
 __all__ = [
     "AttemptObserver", "RunsCommands", "after_call", "bounded", "enum_value", "file_name", "looks_like_path",
@@ -90,7 +90,7 @@ def after_call(read: AfterFn) -> Callable[[Target, InvokerEnv], Invoker]:
 
 
 class AttemptObserver(AttemptLog):
-    """An :class:`~crossbridge_otel.attempts.AttemptLog` whose wrappers also read failures CrossBridge only
+    """An :class:`~crossbridge_otel.retry.attempts.AttemptLog` whose wrappers also read failures CrossBridge only
     returns (``failure(result)``), for sync and async callables; use :func:`observer` to build one."""
 
     def wrap(self, func: Callable[..., Any],
@@ -158,7 +158,8 @@ def observer(span: Span, max_attempts: int, target: Target, env: InvokerEnv) -> 
 
 class RunsCommands(CrossBridgeInstrumentor):
     """Base of the areas whose CrossBridge code runs commands: holds the subprocess layer while instrumented
-    (``<area>.command`` child spans and ``TRACEPARENT`` for the child; see :mod:`crossbridge_otel.subprocesses`)."""
+    (``<area>.command`` child spans and ``TRACEPARENT`` for the child; see
+    :mod:`crossbridge_otel.patching.subprocesses`)."""
 
     def _on_instrument(self, **kwargs: Any) -> None:
         self._subprocess_acquired = True

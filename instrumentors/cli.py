@@ -36,8 +36,8 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
-from crossbridge_otel.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg
+from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
+from crossbridge_otel.patching.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg
 
 from ._support import bounded
 

@@ -45,7 +45,7 @@ for the two repositories) and ``code.function.name``. What is traced:
 Attribute names above are short for ``crossbridge.coverage.<name>``. The coverage.py and Istanbul parsers
 ``print()`` their error and return ``None``: stdout is teed during those calls (every write still goes to
 stdout unchanged) and the printed ``Error ...`` line becomes the span's description. The engine's
-test command runs through :mod:`crossbridge_otel.subprocesses`: a ``coverage.command`` child span and
+test command runs through :mod:`crossbridge_otel.patching.subprocesses`: a ``coverage.command`` child span and
 ``TRACEPARENT`` in the command's environment, so an instrumented test run joins the trace.
 """
 
@@ -54,8 +54,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from crossbridge_otel.retry import retry
-from crossbridge_otel.targets import Attrs, Failure, Target, arg, failed_if_empty, failed_if_none, size
+from crossbridge_otel.patching.targets import Attrs, Failure, Target, arg, failed_if_empty, failed_if_none, size
+from crossbridge_otel.retry.invoker import retry
 
 from ._support import RunsCommands, enum_value, printed_error, tee_stdout
 

@@ -46,7 +46,7 @@ Attribute names are short for ``crossbridge.execution.<name>``. What is traced:
   tests under CrossBridge's COMPLETED → ``tests_failed``. Exit code: on the ``execution.command`` child.
 
 Subprocesses: the pytest adapter (and the orchestration adapters) run commands with ``subprocess.run``;
-through :mod:`crossbridge_otel.subprocesses` each one is an ``execution.command`` child span (redacted
+through :mod:`crossbridge_otel.patching.subprocesses` each one is an ``execution.command`` child span (redacted
 command line, exit code) and the child gets ``TRACEPARENT``/``TRACESTATE``, so an instrumented test
 process joins the trace. Thread pools (``ParallelStrategy``, ``BatchedParallelStrategy``): the worker
 calls stay in the trace through ``opentelemetry-instrumentation-threading`` (a dependency of this
@@ -60,9 +60,9 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from crossbridge_otel.ratelimit import rate_limit
-from crossbridge_otel.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg, size
-from crossbridge_otel.wrapping import mark_failure
+from crossbridge_otel.patching.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg, size
+from crossbridge_otel.patching.wrapping import mark_failure
+from crossbridge_otel.retry.ratelimit import rate_limit
 
 from ._support import RunsCommands, after_call, bounded, enum_value, file_name, observer
 

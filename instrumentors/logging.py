@@ -6,8 +6,8 @@ Enabled by the ``crossbridge_logging`` entry point under ``opentelemetry-instrum
     from crossbridge_otel.instrumentors.logging import LoggingInstrumentor
     LoggingInstrumentor().instrument(logger_provider=...)
 
-What is exported (the bridge is :mod:`crossbridge_otel.logbridge`, the record mapping
-:mod:`crossbridge_otel.loghandler`):
+What is exported (the bridge is :mod:`crossbridge_otel.logs.bridge`, the record mapping
+:mod:`crossbridge_otel.logs.handler`):
 
 ==========================================  =====================================================
 records of                                  exported with
@@ -29,10 +29,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from crossbridge_otel import status
-from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
-from crossbridge_otel.logbridge import LOGGER_MODULE, PACKAGES, LogBridge
-from crossbridge_otel.status import State
+from crossbridge_otel.logs.bridge import LOGGER_MODULE, PACKAGES, LogBridge
+from crossbridge_otel.patching import status
+from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
+from crossbridge_otel.patching.status import State
 
 __all__ = ["LoggingInstrumentor"]
 

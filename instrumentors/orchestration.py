@@ -54,8 +54,8 @@ from urllib.parse import urlparse
 
 from opentelemetry.trace import Span
 
-from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
-from crossbridge_otel.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg, size
+from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
+from crossbridge_otel.patching.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg, size
 
 from ._orchestration_support import (
     PHASES,

@@ -64,10 +64,10 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
-from crossbridge_otel.retry import retry
-from crossbridge_otel.targets import Attrs, Failure, Target, arg, size
-from crossbridge_otel.wrapping import Binding, mark_failure
+from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
+from crossbridge_otel.patching.targets import Attrs, Failure, Target, arg, size
+from crossbridge_otel.patching.wrapping import Binding, mark_failure
+from crossbridge_otel.retry.invoker import retry
 
 from ._profiling_support import (
     ProfilingTarget,

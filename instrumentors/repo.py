@@ -22,7 +22,7 @@ category) and ``code.function.name``, plus ``crossbridge.repo.provider`` (bitbuc
   (and ``file_exists`` raises instead of returning False); ``list_branches``, ``list_pull_requests``,
   ``write_files`` and ``create_pull_request`` wrap failures in a plain ``Exception``.
 - Retries: the idempotent reads ``read_file``, ``list_files``, ``list_all_files``, ``list_branches``,
-  ``get_branch``, ``get_pull_request`` run under the ``quick`` policy of :mod:`crossbridge_otel.retry`
+  ``get_branch``, ``get_pull_request`` run under the ``quick`` policy of :mod:`crossbridge_otel.retry.invoker`
   (a 429/5xx ``HTTPError`` is retried; the plain ``Exception`` wrappers and 4xx are not). Writes are never
   retried. ``create_pull_request`` has CrossBridge's own retry (3 tries, sleeping 60 s then 120 s when the
   error text contains "429", as Bitbucket's plain-text 429 gives): each try is one ``post`` of the
@@ -44,9 +44,9 @@ from urllib.parse import urlparse
 
 from opentelemetry.trace import Span
 
-from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
-from crossbridge_otel.retry import retry
-from crossbridge_otel.targets import Attrs, Invoker, InvokerEnv, Target, arg, size
+from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
+from crossbridge_otel.patching.targets import Attrs, Invoker, InvokerEnv, Target, arg, size
+from crossbridge_otel.retry.invoker import retry
 
 from ._support import bounded, observer
 

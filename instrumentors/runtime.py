@@ -39,7 +39,7 @@ Broken in CrossBridge, documented rather than wrapped: ``with_database_retry`` a
 function; on the ``runtime.retry`` span that call shows ``retry.attempts=0``. ``register_database_health_check``,
 ``HardenedDatabaseConnection``, the ``with_*_retry`` decorators and ``Hardened*`` wrappers of the other
 ``*_integration`` modules raise ``TypeError``/``ImportError`` when used. Use the crossbridge-otel retry layer
-(``crossbridge_otel.retry``) and health checks (``crossbridge_otel.health``) instead.
+(``crossbridge_otel.retry.invoker``) and health checks (``crossbridge_otel.doctor.health``) instead.
 """
 
 from __future__ import annotations
@@ -55,11 +55,11 @@ from opentelemetry import trace as trace_api
 from opentelemetry.trace import Span
 
 from crossbridge_otel._guard import report_failure
-from crossbridge_otel.attempts import AttemptLog, tally_for
-from crossbridge_otel.health import health_gauge
-from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
-from crossbridge_otel.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg
-from crossbridge_otel.wrapping import ORIGINAL_ATTR, SWITCH, Binding
+from crossbridge_otel.doctor.health import health_gauge
+from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
+from crossbridge_otel.patching.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg
+from crossbridge_otel.patching.wrapping import ORIGINAL_ATTR, SWITCH, Binding
+from crossbridge_otel.retry.attempts import AttemptLog, tally_for
 
 __all__ = ["CountedTarget", "RuntimeInstrumentor"]
 

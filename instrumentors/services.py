@@ -39,9 +39,9 @@ from opentelemetry import trace as trace_api
 from opentelemetry.trace import Span, SpanKind, Tracer
 
 from crossbridge_otel._guard import report_failure
-from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
-from crossbridge_otel.targets import Attrs, Invoker, InvokerEnv, Target, arg, failed_if_false, size
-from crossbridge_otel.wrapping import mark_failure
+from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
+from crossbridge_otel.patching.targets import Attrs, Invoker, InvokerEnv, Target, arg, failed_if_false, size
+from crossbridge_otel.patching.wrapping import mark_failure
 
 from ._support import AttemptObserver, after_call, bounded, file_name, observer
 

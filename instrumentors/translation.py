@@ -38,9 +38,9 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
-from crossbridge_otel.ratelimit import rate_limit
-from crossbridge_otel.targets import Attrs, Failure, Target, arg, size
+from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
+from crossbridge_otel.patching.targets import Attrs, Failure, Target, arg, size
+from crossbridge_otel.retry.ratelimit import rate_limit
 
 from ._support import after_call, bounded, enum_value, file_name, looks_like_path
 

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from fake_bitbucket import FakeBitbucket, loopback_names_only, serve
 
-from crossbridge_otel import _guard, status
+from crossbridge_otel import _guard
+from crossbridge_otel.patching import status
 
 VENV_BIN = str(Path(sys.executable).parent)
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crossbridge_otel.audit import UNPATCHABLE, audit_rows, audit_warnings, render_audit
+from crossbridge_otel.doctor.audit import UNPATCHABLE, audit_rows, audit_warnings, render_audit
 from crossbridge_otel.instrumentors.execution import ExecutionInstrumentor
 from crossbridge_otel.instrumentors.repo import RepoInstrumentor
 

@@ -140,8 +140,6 @@ def test_typer_command_exit_code_is_recorded(instrument, telemetry, analyze_logs
     assert root.attributes["error.type"] == "typer.exceptions.Exit"
 
 
-@pytest.mark.xfail(strict=True, reason="crossbridge_otel.wrapping marks every exception raised through a wrapper as "
-                   "an error, typer.Exit(0) (a successful `analyze logs`) included; flips when a zero exit is success")
 def test_typer_exit_zero_is_not_an_error(instrument, telemetry, analyze_logs):
     """`analyze logs` ends in typer.Exit(0) when nothing fails: exit code 0, and the span is not an error."""
     instrument(CliInstrumentor)

@@ -8,8 +8,8 @@ import pytest
 from areas_helpers import children, retry_events
 from opentelemetry.trace import StatusCode
 
-from crossbridge_otel import subprocesses
 from crossbridge_otel.instrumentors.execution import ExecutionInstrumentor
+from crossbridge_otel.patching import subprocesses
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from crossbridge_otel import ratelimit
 from crossbridge_otel.instrumentors.execution import ExecutionInstrumentor
 from crossbridge_otel.instrumentors.translation import TranslationInstrumentor
-from crossbridge_otel.ratelimit import reset_buckets
+from crossbridge_otel.retry import ratelimit
+from crossbridge_otel.retry.ratelimit import reset_buckets
 from crossbridge_otel.settings import load as load_settings
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"

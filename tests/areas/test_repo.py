@@ -229,7 +229,7 @@ def test_connect_exports_the_host_not_the_url_userinfo(repo, telemetry):
 
 def test_every_public_method_is_a_target(repo):
     """Every public BitbucketConnector method is patched; reads and writes are disjoint."""
-    from crossbridge_otel import status
+    from crossbridge_otel.patching import status
 
     patched = {s.qualname for s in status.snapshot() if s.area == "repo" and s.state.value == "patched"}
     from core.repo.bitbucket import BitbucketConnector

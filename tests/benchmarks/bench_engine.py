@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
-from crossbridge_otel.wrapping import SWITCH, Binding, make_wrapper
+from crossbridge_otel.patching.wrapping import SWITCH, Binding, make_wrapper
 
 STATIC = {
     "crossbridge.area": "bench",

@@ -41,8 +41,8 @@ sys.path.insert(0, str(CROSSBRIDGE_SRC))  # the real CrossBridge: run this insid
 from opentelemetry._logs import get_logger  # noqa: E402
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler, LogRecordProcessor  # noqa: E402
 
-from crossbridge_otel.logbridge import LogBridge  # noqa: E402
-from crossbridge_otel.loghandler import severity  # noqa: E402
+from crossbridge_otel.logs.bridge import LogBridge  # noqa: E402
+from crossbridge_otel.logs.handler import severity  # noqa: E402
 
 warnings.simplefilter("ignore", DeprecationWarning)  # the SDK LoggingHandler announces its own deprecation
 

@@ -27,9 +27,9 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 
-from crossbridge_otel.retry import retry
+from crossbridge_otel.patching.targets import InvokerEnv, Target, failed_if_false
+from crossbridge_otel.retry.invoker import retry
 from crossbridge_otel.settings import load as load_settings
-from crossbridge_otel.targets import InvokerEnv, Target, failed_if_false
 
 BUDGET_US = 0.5
 

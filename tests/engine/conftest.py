@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from crossbridge_otel import _guard, set_enabled, status
-from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
-from crossbridge_otel.targets import Target
+from crossbridge_otel import _guard, set_enabled
+from crossbridge_otel.patching import status
+from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
+from crossbridge_otel.patching.targets import Target
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:

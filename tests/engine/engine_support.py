@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crossbridge_otel import status
+from crossbridge_otel.patching import status
 
 
 def state_of(module: str, qualname: str) -> status.TargetStatus:

@@ -9,8 +9,8 @@ from importlib.metadata import EntryPoint
 import pytest
 from engine_support import run_instrumented
 
-from crossbridge_otel import pipeline
 from crossbridge_otel.distro import DEFAULTS, CrossBridgeDistro
+from crossbridge_otel.export import pipeline
 from crossbridge_otel.settings import load
 from crossbridge_otel.version import __version__
 

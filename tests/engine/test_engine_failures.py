@@ -9,8 +9,8 @@ import pytest
 from engine_support import state_of
 
 from crossbridge_otel import _guard
-from crossbridge_otel.status import State
-from crossbridge_otel.targets import Target
+from crossbridge_otel.patching.status import State
+from crossbridge_otel.patching.targets import Target
 
 PING = Target("victims.partner", "ping", "victim.ping")
 

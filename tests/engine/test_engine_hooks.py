@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from crossbridge_otel import _guard, hooks
+from crossbridge_otel import _guard
+from crossbridge_otel.patching import importhooks as hooks
 
 
 def test_hook_fires_when_module_is_imported():

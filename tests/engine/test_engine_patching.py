@@ -6,10 +6,10 @@ import importlib
 
 from engine_support import state_of
 
-from crossbridge_otel import hooks
-from crossbridge_otel.status import State
-from crossbridge_otel.targets import Target
-from crossbridge_otel.wrapping import ORIGINAL_ATTR
+from crossbridge_otel.patching import importhooks as hooks
+from crossbridge_otel.patching.status import State
+from crossbridge_otel.patching.targets import Target
+from crossbridge_otel.patching.wrapping import ORIGINAL_ATTR
 
 ADD = Target("victims.shapes", "add", "victim.add")
 

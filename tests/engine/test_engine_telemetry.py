@@ -7,8 +7,8 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 import crossbridge_otel
-from crossbridge_otel.instrumentor import DURATION_METRIC
-from crossbridge_otel.targets import Target, failed_if_false
+from crossbridge_otel.patching.instrumentor import DURATION_METRIC
+from crossbridge_otel.patching.targets import Target, failed_if_false
 
 S = "victims.shapes"
 
@@ -163,7 +163,7 @@ def test_disabled_setting_patches_nothing(monkeypatch, instrument, telemetry):
     """With CROSSBRIDGE_OTEL_ENABLED=false nothing is patched and every target reads 'disabled'."""
     from engine_support import state_of
 
-    from crossbridge_otel.status import State
+    from crossbridge_otel.patching.status import State
 
     monkeypatch.setenv("CROSSBRIDGE_OTEL_ENABLED", "false")
     from victims import shapes

@@ -7,8 +7,8 @@ import inspect
 
 import pytest
 
-from crossbridge_otel.targets import Target
-from crossbridge_otel.wrapping import ORIGINAL_ATTR
+from crossbridge_otel.patching.targets import Target
+from crossbridge_otel.patching.wrapping import ORIGINAL_ATTR
 
 S = "victims.shapes"
 ALL = (

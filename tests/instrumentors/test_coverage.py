@@ -14,10 +14,10 @@ import pytest
 from conftest_pg import postgres_db, postgres_server  # noqa: F401  (fixtures; pytest_plugins is root-only)
 from opentelemetry.trace import StatusCode
 
-from crossbridge_otel import status
 from crossbridge_otel.instrumentors.coverage import CoverageInstrumentor
+from crossbridge_otel.patching import status
+from crossbridge_otel.patching.status import State
 from crossbridge_otel.settings import load as load_settings
-from crossbridge_otel.status import State
 
 
 @pytest.fixture

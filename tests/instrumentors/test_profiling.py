@@ -14,10 +14,10 @@ import pytest
 from opentelemetry.instrumentation.threading import ThreadingInstrumentor
 from opentelemetry.trace import StatusCode
 
-from crossbridge_otel import status
 from crossbridge_otel.instrumentors.profiling import ProfilingInstrumentor
+from crossbridge_otel.patching import status
+from crossbridge_otel.patching.status import State
 from crossbridge_otel.settings import load as load_settings
-from crossbridge_otel.status import State
 
 pytest_plugins = ["pytester"]
 

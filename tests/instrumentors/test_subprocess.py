@@ -1,4 +1,4 @@
-"""crossbridge_otel.subprocesses: command spans and TRACEPARENT for children of crossbridge-otel spans."""
+"""crossbridge_otel.patching.subprocesses: command spans and TRACEPARENT for children of crossbridge-otel spans."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import pytest
 from opentelemetry.trace import StatusCode
 
-from crossbridge_otel import subprocesses
+from crossbridge_otel.patching import subprocesses
 from crossbridge_otel.settings import load as load_settings
 
 CHILD_PRINTS_TRACEPARENT = [sys.executable, "-c", "import os; print(os.environ.get('TRACEPARENT', ''))"]

@@ -8,10 +8,10 @@ import sys
 from logbridge_support import attrs, by_body
 from opentelemetry.sdk._logs import LogRecordProcessor
 
-from crossbridge_otel import status
 from crossbridge_otel.instrumentors.logging import LoggingInstrumentor
-from crossbridge_otel.logbridge import PACKAGES, LogBridge
-from crossbridge_otel.loghandler import BridgeHandler
+from crossbridge_otel.logs.bridge import PACKAGES, LogBridge
+from crossbridge_otel.logs.handler import BridgeHandler
+from crossbridge_otel.patching import status
 
 
 def _bridge_handlers(logger: logging.Logger) -> list:

@@ -14,7 +14,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 
-from crossbridge_otel.logbridge import LogBridge
+from crossbridge_otel.logs.bridge import LogBridge
 
 
 class _Receiver(BaseHTTPRequestHandler):

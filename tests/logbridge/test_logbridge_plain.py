@@ -8,7 +8,7 @@ import pytest
 from logbridge_support import attrs, by_body
 
 from crossbridge_otel.instrumentors.logging import LoggingInstrumentor
-from crossbridge_otel.logbridge import category_of_module
+from crossbridge_otel.logs.bridge import category_of_module
 
 
 @pytest.mark.parametrize(

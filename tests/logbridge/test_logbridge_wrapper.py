@@ -182,7 +182,7 @@ def test_secrets_in_text_and_fields_are_redacted(bridged, telemetry, cb, unique)
 )
 def test_redaction_precheck_never_skips_text_that_redaction_changes(text):
     """The cheap precheck flags every text whose redaction changes it, so skipping redaction is safe."""
-    from crossbridge_otel.loghandler import _suspect
+    from crossbridge_otel.logs.handler import _suspect
     from crossbridge_otel.redaction import redact
 
     assert redact(text) != text

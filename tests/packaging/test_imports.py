@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import ast
-import tomllib
 from pathlib import Path
 
+import tomllib
 from crossbridge_target import REPO
 
 SOURCES = [*sorted((REPO / "crossbridge_otel").rglob("*.py")), *sorted((REPO / "instrumentors").rglob("*.py"))]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from crossbridge_otel import _guard
-from crossbridge_otel.instrumentor import CrossBridgeInstrumentor
+from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
 from crossbridge_otel.settings import load as load_settings
 
 HERE = Path(__file__).resolve().parent

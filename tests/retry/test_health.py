@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from crossbridge_otel.health import run_checks
+from crossbridge_otel.doctor.health import run_checks
 from crossbridge_otel.settings import load as load_settings
 
 pytest_plugins = ["tests.conftest_pg"]

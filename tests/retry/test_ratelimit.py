@@ -8,10 +8,10 @@ import types
 import pytest
 from retry_support import retry_events
 
-from crossbridge_otel import ratelimit
-from crossbridge_otel.ratelimit import TokenBucket, parse_rate_limits, rate_limit, reset_buckets
-from crossbridge_otel.retry import retry
-from crossbridge_otel.targets import Target
+from crossbridge_otel.patching.targets import Target
+from crossbridge_otel.retry import ratelimit
+from crossbridge_otel.retry.invoker import retry
+from crossbridge_otel.retry.ratelimit import TokenBucket, parse_rate_limits, rate_limit, reset_buckets
 
 M = "retry_victims.services"
 

@@ -8,8 +8,8 @@ import pytest
 from opentelemetry.trace import StatusCode
 from retry_support import attempts_by_outcome, retry_events
 
-from crossbridge_otel.retry import retry
-from crossbridge_otel.targets import Target, failed_if_false
+from crossbridge_otel.patching.targets import Target, failed_if_false
+from crossbridge_otel.retry.invoker import retry
 
 M = "retry_victims.services"
 READ = Target(M, "Reader.read", "victim.read", invoker=retry("default"))

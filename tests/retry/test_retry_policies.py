@@ -11,8 +11,8 @@ import psycopg2.errors
 import pytest
 import requests
 
-from crossbridge_otel.retry_policies import DEFAULT_POLICIES, capped_delay, parse_policies, policy_named
-from crossbridge_otel.transient import classify
+from crossbridge_otel.retry.policies import DEFAULT_POLICIES, capped_delay, parse_policies, policy_named
+from crossbridge_otel.retry.transient import classify
 
 
 def test_default_policies_match_crossbridge():

@@ -17,7 +17,7 @@ Never retried: integrity, programming, data and not-supported database errors, p
 
 ``Verdict.before_request`` is True only when the failure certainly happened before the server could apply
 anything (connection refused or not established, HTTP 429/503): the only failures a non-idempotent call is
-retried on when no finer evidence (see ``crossbridge_otel._swallowed``) is available.
+retried on when no finer evidence (see ``crossbridge_otel.retry.swallowed``) is available.
 """
 
 from __future__ import annotations

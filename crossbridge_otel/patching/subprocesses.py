@@ -36,10 +36,10 @@ from opentelemetry.trace import Span, Tracer, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from crossbridge_otel._guard import report_failure
+from crossbridge_otel.patching.wrapping import ORIGINAL_ATTR, SWITCH, mark_exception, mark_failure
 from crossbridge_otel.redaction import redact
 from crossbridge_otel.settings import Settings
 from crossbridge_otel.version import __version__
-from crossbridge_otel.wrapping import ORIGINAL_ATTR, SWITCH, mark_exception, mark_failure
 
 __all__ = ["SCOPE_PREFIX", "acquire", "active", "command_line", "release"]
 

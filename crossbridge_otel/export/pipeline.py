@@ -36,8 +36,8 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.trace import TracerProvider
 
 from crossbridge_otel._guard import report_failure
-from crossbridge_otel.export import ExportQueue, QueueLogProcessor, QueueSpanProcessor
-from crossbridge_otel.resource import ProcessResource, build_resource
+from crossbridge_otel.export.queue import ExportQueue, QueueLogProcessor, QueueSpanProcessor
+from crossbridge_otel.export.resource import ProcessResource, build_resource
 from crossbridge_otel.settings import Settings
 from crossbridge_otel.settings import load as load_settings
 
@@ -122,7 +122,7 @@ def exporter_factories(
         path = settings.local_output
 
         def build_file() -> Any:
-            from crossbridge_otel.localfile import JsonLinesExporter
+            from crossbridge_otel.export.localfile import JsonLinesExporter
 
             return JsonLinesExporter(path, signal)
 
@@ -295,7 +295,7 @@ def configure(
         span_queues, log_queues, metric_exporter, exporters,
     )
     if settings.summary:
-        from crossbridge_otel.summary import SummaryProcessor
+        from crossbridge_otel.export.summary import SummaryProcessor
 
         pipeline.summary = SummaryProcessor()
         tracer_provider.add_span_processor(pipeline.summary)

@@ -1,4 +1,4 @@
-"""The CrossBridge log bridge: where :class:`~crossbridge_otel.loghandler.BridgeHandler` is attached.
+"""The CrossBridge log bridge: where :class:`~crossbridge_otel.logs.handler.BridgeHandler` is attached.
 
 CrossBridge logs in two ways, and the bridge meets each where its records go:
 
@@ -30,9 +30,9 @@ from typing import Any
 
 from opentelemetry._logs import LoggerProvider
 
-from crossbridge_otel import hooks
 from crossbridge_otel._guard import report_failure
-from crossbridge_otel.loghandler import BridgeHandler
+from crossbridge_otel.logs.handler import BridgeHandler
+from crossbridge_otel.patching import importhooks as hooks
 
 __all__ = ["LOGGER_MODULE", "MODULE_CATEGORIES", "PACKAGES", "LogBridge", "category_of_module"]
 

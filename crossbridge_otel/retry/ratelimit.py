@@ -21,7 +21,7 @@ from typing import Any
 from opentelemetry.trace import Span
 
 from crossbridge_otel._guard import report_failure
-from crossbridge_otel.targets import Invoker, InvokerEnv, InvokerFactory, Target
+from crossbridge_otel.patching.targets import Invoker, InvokerEnv, InvokerFactory, Target
 
 __all__ = ["TokenBucket", "bucket", "parse_rate_limits", "rate_limit", "reset_buckets"]
 

@@ -2,18 +2,19 @@
 
 It is computed from the running environment, never from a static claim:
 
-- **traced**: how many of the module's span targets are patched (status registry, :mod:`crossbridge_otel.status`),
-  else the state and reason of the first one (waiting for import, module missing, failed: ...);
+- **traced**: how many of the module's span targets are patched (status registry,
+  :mod:`crossbridge_otel.patching.status`), else the state and reason of the first one (waiting for import,
+  module missing, failed: ...);
 - **logs**: whether the module's logger is bridged (a ``CrossBridgeLogger`` or a stdlib logger under
   ``core``/``adapters``/``services`` carrying the log bridge's handler), or what it has instead;
 - **retry**: the targets retried under a named policy (``retry("quick")`` in the instrumentor tables) and
   CrossBridge's own retry loops observed as ``retry`` events (``observed_retries``), or none;
-- **health**: the health check of :mod:`crossbridge_otel.health` covering the module's store, and whether it
+- **health**: the health check of :mod:`crossbridge_otel.doctor.health` covering the module's store, and whether it
   is configured.
 
 Usage (``crossbridge-otel doctor`` prints it)::
 
-    from crossbridge_otel.audit import audit_rows, audit_warnings, render_audit
+    from crossbridge_otel.doctor.audit import audit_rows, audit_warnings, render_audit
     print(render_audit(audit_rows()))
 
 The audited modules are the instrumentors' target modules (the ``crossbridge_*`` entry points, one per area:
@@ -32,8 +33,8 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-from crossbridge_otel import status
-from crossbridge_otel.status import State
+from crossbridge_otel.patching import status
+from crossbridge_otel.patching.status import State
 
 __all__ = ["AUDITED_AREAS", "UNPATCHABLE", "AuditRow", "audit_rows", "audit_warnings", "render_audit"]
 
@@ -46,7 +47,7 @@ UNPATCHABLE: dict[str, tuple[str, str]] = {
         "translation", "missing from CrossBridge; the ModuleNotFoundError is recorded on translation.setup"),
 }
 
-# Stores the health checks of crossbridge_otel.health cover: module → (check, setting that configures it).
+# Stores the health checks of crossbridge_otel.doctor.health cover: module → (check, setting that configures it).
 _HEALTH: dict[str, tuple[tuple[str, str], ...]] = {
     "core.profiling.storage": (("postgres", "health_postgres"), ("influxdb", "health_influxdb")),
     "core.coverage.repository": (("coverage_db", "health_coverage_db"),),
@@ -84,7 +85,7 @@ def _instrumentor_classes() -> list[Any]:
 
 
 def _retry_policy(factory: Any, depth: int = 0) -> str | None:
-    """The policy name of a ``crossbridge_otel.retry.retry(...)`` factory, also when wrapped in closures."""
+    """The policy name of a ``crossbridge_otel.retry.invoker.retry(...)`` factory, also when wrapped in closures."""
     if factory is None or depth > 4 or not callable(factory):
         return None
     if getattr(factory, "__qualname__", "") == "retry.<locals>.factory":

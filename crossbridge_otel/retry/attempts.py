@@ -12,7 +12,7 @@ one ``next()`` on an ``itertools.count`` (tens of nanoseconds) instead of a sync
 Observing someone else's loop (e.g. an instrumentor of Bitbucket PR creation, the sidecar client, batch task
 retries, executor re-runs)::
 
-    from crossbridge_otel.retry import observe_attempts
+    from crossbridge_otel.retry.invoker import observe_attempts
 
     with observe_attempts(span, max_attempts=3, meter=self._meter, area="repo",
                           operation="repo.create_pull_request") as attempts:
@@ -38,8 +38,8 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.trace import Span
 
+from crossbridge_otel.patching.wrapping import error_type
 from crossbridge_otel.redaction import redact
-from crossbridge_otel.wrapping import error_type
 
 __all__ = ["ATTEMPTS_METRIC", "AttemptLog", "Tally", "observe_attempts", "record_attempt", "tally_for"]
 

@@ -25,11 +25,11 @@ from dataclasses import asdict
 from typing import Any
 
 from crossbridge_otel import settings as settings_mod
-from crossbridge_otel import status
 from crossbridge_otel.distro import DEFAULTS
-from crossbridge_otel.pipeline import exporter_names, otlp_protocol
+from crossbridge_otel.export.pipeline import exporter_names, otlp_protocol
+from crossbridge_otel.patching import status
+from crossbridge_otel.patching.status import State
 from crossbridge_otel.redaction import redact
-from crossbridge_otel.status import State
 
 __all__ = ["collect", "render"]
 
@@ -203,7 +203,7 @@ def _version() -> str:
 def _optional_sections() -> dict[str, Any]:
     sections: dict[str, Any] = {}
     try:
-        audit = importlib.import_module("crossbridge_otel.audit")
+        audit = importlib.import_module("crossbridge_otel.doctor.audit")
         rows = audit.audit_rows()
         sections["audit"] = [asdict(r) if hasattr(r, "__dataclass_fields__") else r for r in rows]
         sections["audit_text"] = audit.render_audit(rows)
@@ -212,7 +212,7 @@ def _optional_sections() -> dict[str, Any]:
     except Exception as exc:
         sections["audit_error"] = f"{type(exc).__name__}: {exc}"
     try:
-        health = importlib.import_module("crossbridge_otel.health")
+        health = importlib.import_module("crossbridge_otel.doctor.health")
         run_checks = getattr(health, "run_checks", None)
         if run_checks is not None:
             sections["health"] = [asdict(r) if hasattr(r, "__dataclass_fields__") else r for r in run_checks()]

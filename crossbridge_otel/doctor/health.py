@@ -18,7 +18,7 @@ A check that is not configured is not run. Each probe is bounded by ``CROSSBRIDG
 (seconds) and retried under the ``quick`` policy (idempotent), so one check takes at most about twice the
 timeout. Usage::
 
-    from crossbridge_otel.health import run_checks
+    from crossbridge_otel.doctor.health import run_checks
     for result in run_checks(profile_config=config, coverage_db="coverage.db", meter=meter, tracer=tracer):
         print(result.name, result.healthy, result.detail)
 """
@@ -38,7 +38,7 @@ from opentelemetry.metrics import Meter, _Gauge
 from opentelemetry.trace import INVALID_SPAN, Span, Status, StatusCode, Tracer
 
 from crossbridge_otel.redaction import redact
-from crossbridge_otel.retry_policies import policy_named
+from crossbridge_otel.retry.policies import policy_named
 from crossbridge_otel.settings import Settings
 from crossbridge_otel.settings import load as load_settings
 
@@ -133,7 +133,7 @@ def _configured(profile_config: Any, coverage_db: str | None, settings: Settings
 def run_checks(*, profile_config: Any = None, coverage_db: str | None = None, settings: Settings | None = None,
                meter: Meter | None = None, tracer: Tracer | None = None) -> list[CheckResult]:
     """Run every configured check (see the module docstring); never raises."""
-    from crossbridge_otel.retry import Retrier  # the retry layer imports the engine; keep doctor imports light
+    from crossbridge_otel.retry.invoker import Retrier  # the retry layer imports the engine; keep doctor imports light
 
     settings = settings or load_settings(warn=False)
     timeout = float(settings.health_timeout)

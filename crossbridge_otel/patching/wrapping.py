@@ -29,8 +29,8 @@ from opentelemetry.metrics import Histogram
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from crossbridge_otel._guard import report_failure
+from crossbridge_otel.patching.targets import Attrs, Failure, Invoker
 from crossbridge_otel.redaction import redact
-from crossbridge_otel.targets import Attrs, Failure, Invoker
 
 __all__ = ["SWITCH", "Binding", "error_type", "make_wrapper", "mark_exception", "mark_failure"]
 
@@ -60,6 +60,14 @@ def error_type(exc: BaseException) -> str:
     cls = type(exc)
     module = cls.__module__
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def clean_exit(exc: BaseException) -> bool:
+    """True for an exception that ends a program successfully: ``SystemExit`` with code 0 or ``None``, and a
+    click/Typer ``Exit`` with ``exit_code`` 0 (how a Typer command says "done")."""
+    if isinstance(exc, SystemExit):
+        return exc.code in (0, None)
+    return type(exc).__name__ == "Exit" and getattr(exc, "exit_code", None) == 0
 
 
 def mark_exception(span: Span, exc: BaseException) -> None:
@@ -144,6 +152,8 @@ class Binding:
 
     def finish_exception(self, span: Span, exc: BaseException) -> dict[str, str]:
         try:
+            if clean_exit(exc):
+                return self.metric_ok
             mark_exception(span, exc)
         except Exception as inner:
             report_failure(f"exception of {self.name}", inner)

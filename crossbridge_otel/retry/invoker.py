@@ -11,9 +11,9 @@ How a call runs (``retry(policy)`` builds a fresh ``backoff.on_exception`` loop 
 1. the first attempt is a plain call, outside the loop (the success path costs well under a microsecond);
 2. a failure enters the backoff loop: an exception, or a *swallowed* failure (the target's ``outcome`` reads
    ``False``/``None``/... from the result). Targets that swallow failures run each attempt under
-   :mod:`crossbridge_otel._swallowed`, which recovers the exception CrossBridge caught and logged, and whether
+   :mod:`crossbridge_otel.retry.swallowed`, which recovers the exception CrossBridge caught and logged, and whether
    the attempt reached ``commit``;
-3. the verdict (:mod:`crossbridge_otel.transient`) decides: transient → sleep (full jitter capped by the
+3. the verdict (:mod:`crossbridge_otel.retry.transient`) decides: transient → sleep (full jitter capped by the
    policy, or ``Retry-After`` capped) and try again, within ``attempts`` and the monotonic ``retry_budget``;
    a swallowed failure with no exception behind it is a decision, not a failure, and is not retried;
 4. ``write=True`` targets (non-idempotent) are retried only with ``CROSSBRIDGE_OTEL_RETRY_WRITES=true``, and
@@ -25,7 +25,7 @@ How a call runs (``retry(policy)`` builds a fresh ``backoff.on_exception`` loop 
    engine marks the span ERROR; ``crossbridge.retry.attempts`` counts attempts by outcome.
 
 ``CROSSBRIDGE_OTEL_RETRY=false`` removes the layer (plain calls). For CrossBridge's own retry loops use
-:func:`observe_attempts` (see :mod:`crossbridge_otel.attempts`): it observes, never retries.
+:func:`observe_attempts` (see :mod:`crossbridge_otel.retry.attempts`): it observes, never retries.
 """
 
 from __future__ import annotations
@@ -40,12 +40,12 @@ from backoff.types import Details
 from opentelemetry.trace import Span
 
 from crossbridge_otel._guard import report_failure
-from crossbridge_otel._swallowed import Evidence, observe
-from crossbridge_otel.attempts import AttemptLog, Tally, observe_attempts, record_attempt, tally_for
+from crossbridge_otel.patching.targets import Failure, Invoker, InvokerEnv, Target
 from crossbridge_otel.redaction import redact
-from crossbridge_otel.retry_policies import Policy, capped_delay, policy_named
-from crossbridge_otel.targets import Failure, Invoker, InvokerEnv, Target
-from crossbridge_otel.transient import classify, is_database_error
+from crossbridge_otel.retry.attempts import AttemptLog, Tally, observe_attempts, record_attempt, tally_for
+from crossbridge_otel.retry.policies import Policy, capped_delay, policy_named
+from crossbridge_otel.retry.swallowed import Evidence, observe
+from crossbridge_otel.retry.transient import classify, is_database_error
 
 __all__ = ["AttemptLog", "Retrier", "observe_attempts", "record_attempt", "retry"]
 

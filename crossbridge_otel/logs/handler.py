@@ -36,9 +36,9 @@ from opentelemetry._logs import Logger as OTelLogger
 from opentelemetry._logs import LoggerProvider, SeverityNumber, get_logger
 
 from crossbridge_otel._guard import report_failure
+from crossbridge_otel.patching.wrapping import error_type
 from crossbridge_otel.redaction import MASK, is_secret_key, redact
 from crossbridge_otel.version import __version__
-from crossbridge_otel.wrapping import error_type
 
 __all__ = ["BridgeHandler", "severity"]
 

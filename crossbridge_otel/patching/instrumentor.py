@@ -25,14 +25,15 @@ from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from crossbridge_otel import hooks, status
 from crossbridge_otel._guard import report_failure
+from crossbridge_otel.patching import importhooks as hooks
+from crossbridge_otel.patching import status
+from crossbridge_otel.patching.status import State
+from crossbridge_otel.patching.targets import InvokerEnv, Target
+from crossbridge_otel.patching.wrapping import ORIGINAL_ATTR, Binding, make_counter, make_wrapper
 from crossbridge_otel.settings import Settings
 from crossbridge_otel.settings import load as load_settings
-from crossbridge_otel.status import State
-from crossbridge_otel.targets import InvokerEnv, Target
 from crossbridge_otel.version import __version__
-from crossbridge_otel.wrapping import ORIGINAL_ATTR, Binding, make_counter, make_wrapper
 
 __all__ = ["DURATION_METRIC", "CrossBridgeInstrumentor"]
 

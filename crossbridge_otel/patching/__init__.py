@@ -1,0 +1,10 @@
+"""Patching: how CrossBridge's callables become traced ones.
+
+``targets`` (the table rows an area declares), ``importhooks`` (post-import hooks that patch a module right after
+CrossBridge imports it, never importing it themselves), ``wrapping`` (the wrappers and their per-call hot path),
+``instrumentor`` (the ``BaseInstrumentor`` every area subclasses: instrument, uninstrument and the doctor from one
+table), ``status`` (what applied, and why not), ``subprocesses`` (commands CrossBridge runs under a traced call).
+
+May import: the top-level ``_guard``, ``redaction``, ``settings``, ``version``; never ``export``, ``logs``, ``retry``
+or ``doctor`` (those build on this package, not the other way round).
+"""
