@@ -421,6 +421,18 @@ def test_embeddings_spans_read_usage_from_the_sdk(ai, telemetry, llm):
     assert a["gen_ai.response.model"] == "text-embedding-3-small" and a[A + "requests"] == 1
 
 
+def test_memory_embeddings_after_a_429_show_the_sdk_retry(ai, telemetry, llm):
+    """core.memory's OpenAI embeddings: the model from its private field, a 429 retried by the SDK as an event."""
+    from core.memory.embedding_provider import OpenAIEmbeddingProvider
+
+    llm.script("429")
+    OpenAIEmbeddingProvider(model="text-embedding-3-large", api_key="sk-test-key").embed(["login page"])
+    span = telemetry.span("embeddings text-embedding-3-large")
+    [event] = retry_events(span)
+    assert event.attributes["error.type"] == "http_429" and span.attributes["retry.attempts"] == 2
+    assert span.attributes["gen_ai.usage.input_tokens"] == 8
+
+
 def test_hardened_provider_parents_the_call_when_its_layers_are_off(ai, telemetry, llm):
     """HardenedAIProvider with retry and rate limiting off calls through: ai.hardened.complete parents the chat."""
     from core.runtime.ai_integration import HardenedAIProvider
