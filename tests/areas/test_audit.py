@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from crossbridge_otel.doctor.audit import UNPATCHABLE, audit_rows, audit_warnings, render_audit
 from crossbridge_otel.instrumentors.execution import ExecutionInstrumentor
 from crossbridge_otel.instrumentors.repo import RepoInstrumentor
@@ -40,8 +38,9 @@ def test_not_instrumented_area_says_so():
 
 def test_logs_column_follows_the_log_bridge(instrument):
     """A CrossBridgeLogger module is 'bridged' only while the log bridge is installed."""
-    logging_mod = pytest.importorskip("crossbridge_otel.instrumentors.logging")
     import core.execution.results.normalizer  # noqa: F401
+
+    import crossbridge_otel.instrumentors.logging as logging_mod
 
     before = _row(audit_rows([ExecutionInstrumentor]), "core.execution.results.normalizer")
     assert not before.logs_ok and "not bridged" in before.logs
@@ -55,7 +54,7 @@ def test_unpatchable_modules_are_listed_with_the_reason():
     rows = audit_rows([])
     assert {r.module for r in rows} == set(UNPATCHABLE)
     assert "SyntaxError" in _row(rows, "core.profiling.hooks.cypress_hook").traced
-    profiling = pytest.importorskip("crossbridge_otel.instrumentors.profiling")
+    import crossbridge_otel.instrumentors.profiling as profiling
     row = _row(audit_rows([profiling.ProfilingInstrumentor]), "core.profiling.hooks.cypress_hook")
     assert row.traced.startswith("cannot be traced") and not row.traced_ok
 
