@@ -1,0 +1,57 @@
+"""Claims tests: each README promise under the fault that breaks it.
+
+``CLAIMS_BREAK=<name>[,<name>]`` applies a named breakage of the distribution for the whole run (a monkeypatch of
+a module attribute, never an edit of the file), to show that the tests below go red without the code they guard:
+
+- ``attempts_redact``: ``retry`` events' ``exception.message`` no longer redacted (retry/attempts.py);
+- ``invoker_redact``: the retry layer's final ``exception`` event no longer redacted (retry/invoker.py);
+- ``commit_check``: the "did this attempt reach commit?" evidence always says no (retry/swallowed.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def _break_commit_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    from crossbridge_otel.retry import invoker, swallowed
+
+    real = swallowed.observe
+
+    def observe(fn, args, kwargs, evidence):  # type: ignore[no-untyped-def]
+        try:
+            return real(fn, args, kwargs, evidence)
+        finally:
+            evidence.reached_commit = False
+
+    monkeypatch.setattr(invoker, "observe", observe)
+
+
+def _apply(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if name == "attempts_redact":
+        from crossbridge_otel.retry import attempts
+
+        monkeypatch.setattr(attempts, "redact", _identity)
+    elif name == "invoker_redact":
+        from crossbridge_otel.retry import invoker
+
+        monkeypatch.setattr(invoker, "redact", _identity)
+    elif name == "commit_check":
+        _break_commit_check(monkeypatch)
+    else:
+        raise pytest.UsageError(f"CLAIMS_BREAK: unknown breakage {name!r}")
+
+
+@pytest.fixture(autouse=True)
+def claims_breakage(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Applies the breakages named by CLAIMS_BREAK (none by default)."""
+    for name in filter(None, os.environ.get("CLAIMS_BREAK", "").split(",")):
+        _apply(name.strip(), monkeypatch)
+    yield
