@@ -262,7 +262,8 @@ class _Process:
 
 
 class Jaeger(_Process):
-    """Jaeger v2 with in-memory storage, configured by tests/e2e/jaeger.yaml on free 127.0.0.1 ports."""
+    """Jaeger v2 keeping traces in Badger under its working directory (tests/e2e/jaeger.yaml; jaeger-memory.yaml
+    for the in-memory store) on free 127.0.0.1 ports."""
 
     name = "jaeger"
 
