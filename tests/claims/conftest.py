@@ -5,7 +5,10 @@ a module attribute, never an edit of the file), to show that the tests below go 
 
 - ``attempts_redact``: ``retry`` events' ``exception.message`` no longer redacted (retry/attempts.py);
 - ``invoker_redact``: the retry layer's final ``exception`` event no longer redacted (retry/invoker.py);
-- ``commit_check``: the "did this attempt reach commit?" evidence always says no (retry/swallowed.py).
+- ``commit_check``: the "did this attempt reach commit?" evidence always says no (retry/swallowed.py);
+- ``uncounted_drops``, ``fork_relabel``, ``fork_keeps_queue``: applied inside the instrumented child of
+  test_inflight_claims.py (tests/claims/inflight_workload.py): nothing dropped counted, a forked
+  child keeping the parent's resource, a forked child re-sending what the parent had queued.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ def _break_commit_check(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(invoker, "observe", observe)
 
 
+_IN_CHILD = {"uncounted_drops", "fork_relabel", "fork_keeps_queue"}
+
+
 def _apply(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if name == "attempts_redact":
         from crossbridge_otel.retry import attempts
@@ -45,6 +51,8 @@ def _apply(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(invoker, "redact", _identity)
     elif name == "commit_check":
         _break_commit_check(monkeypatch)
+    elif name in _IN_CHILD:
+        pass  # the environment variable reaches the child, which breaks itself
     else:
         raise pytest.UsageError(f"CLAIMS_BREAK: unknown breakage {name!r}")
 
