@@ -65,7 +65,7 @@ def _duplicates(counter: Counter) -> int:
 @pytest.mark.parametrize("revive_after", [0.3, None], ids=["restarted", "gone"])
 @pytest.mark.parametrize("path", ["/v1/traces", "/v1/logs"], ids=["spans", "log-records"])
 def test_collector_dying_mid_batch_loses_nothing_unreported(path: str, revive_after: float | None) -> None:
-    """Created = delivered + reported dropped (spans, log records), no duplicate, when the collector dies mid-request."""
+    """Created = delivered + reported dropped (spans, log records), no duplicates, when the collector dies mid-batch."""
     with DyingCollector(die_on=path, revive_after=revive_after) as collector:
         done = _run("collector", collector)
     assert collector.deaths == [path], "the collector never died mid-request: the fault was not injected"
