@@ -18,12 +18,13 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import ParamSpec, TypeVar
 
+from crossbridge_otel._voice import one_line, say
+
 __all__ = ["contained", "contained_failures", "guarded", "report_failure", "reset", "strict"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
-_log = logging.getLogger("crossbridge_otel")
 _lock = threading.Lock()
 _reported: dict[str, int] = {}
 
@@ -34,18 +35,21 @@ def strict() -> bool:
 
 
 def report_failure(where: str, exc: BaseException) -> None:
-    """Count a contained failure, log the first one for ``where``, re-raise it in strict mode."""
+    """Count a contained failure, say the first one for ``where`` in one line, re-raise it in strict mode.
+
+    The line goes through :func:`crossbridge_otel._voice.say`, which cannot raise (the application may have made
+    logging raise: a filter that raises, a broken handler) and puts the traceback at DEBUG only.
+    """
     with _lock:
         count = _reported.get(where, 0)
         _reported[where] = count + 1
     if count == 0:
-        # The report itself must not raise: the application may have made logging raise (a filter that
-        # raises, a broken handler), and this runs on its threads and on ours.
-        with contextlib.suppress(Exception):
-            _log.warning(
-                "crossbridge-otel: instrumentation failure in %s was contained (%s: %s); the application "
-                "goes on with less telemetry", where, type(exc).__name__, exc, exc_info=exc,
-            )
+        say(
+            logging.WARNING,
+            f"crossbridge-otel: instrumentation failure in {where} was contained ({type(exc).__name__}: "
+            f"{one_line(exc, 200)}); the application goes on with less telemetry",
+            exc=exc,
+        )
     if strict():
         raise exc
 

@@ -11,7 +11,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from crossbridge_otel._guard import report_failure
+from crossbridge_otel import _voice
+from crossbridge_otel._guard import guarded
 from crossbridge_otel.export.lazy import LazyPipeline
 from crossbridge_otel.settings import Settings
 from crossbridge_otel.settings import load as load_settings
@@ -51,6 +52,9 @@ def _install_lazy(settings: Settings) -> LazyPipeline:
     """Install global providers that build the SDK pipeline on first use (see crossbridge_otel.export.lazy)."""
     from opentelemetry import _logs, metrics, trace
 
+    # Before the instrumentors load: what the SDK and they log goes to our one voice from the start.
+    _voice.install()
+
     def build() -> Any:
         from crossbridge_otel.export.pipeline import arm_exit, configure
 
@@ -77,12 +81,10 @@ class CrossBridgeConfigurator:
         """Entry-point API of ``opentelemetry_configurator``."""
         self._configure(**kwargs)
 
+    @guarded("configurator", default=None)
     def _configure(self, **kwargs: Any) -> None:
-        try:
-            settings = load_settings()
-            if not settings.enabled:
-                return
-            _active.append(_install_lazy(settings))
-            join_parent_trace(os.environ)
-        except Exception as exc:
-            report_failure("configurator", exc)
+        settings = load_settings()
+        if not settings.enabled:
+            return
+        _active.append(_install_lazy(settings))
+        join_parent_trace(os.environ)

@@ -10,14 +10,28 @@ Usage::
 
 ``sink.traces`` / ``sink.logs`` / ``sink.metrics`` hold the decoded ``Export*ServiceRequest`` messages;
 ``spans()``, ``log_records()`` and ``metric_names()`` flatten them, with resource attributes as a dict
-(:func:`attributes`). ``OtlpSink(status=503)`` answers every request with that status instead (a refusing
-collector); :class:`BlackHole` accepts connections and never answers (a hung collector).
+(:func:`attributes`); ``counts()`` gives spans, log records and metric data points received.
+
+Like a real collector it speaks HTTP/1.1 with keep-alive, and records which connection each request came on
+(``sink.arrivals``: path, client address, decoded or not). It can misbehave on purpose:
+
+- ``OtlpSink(status=503)`` answers every request with that status (400, 500, 503, ...), storing nothing;
+- ``OtlpSink(mode="garbage")`` answers 200 with a body that is not protobuf (the request is stored);
+- ``OtlpSink(mode="partial", reject=1)`` answers 200 with an OTLP partial success rejecting ``reject`` items
+  per request (stored; ``sink.rejected`` counts them);
+- ``OtlpSink(mode="hang")`` reads each request and never answers (nothing stored);
+- ``OtlpSink(delay=0.5)`` answers each request half a second late (an export stays in flight);
+- ``sink.stop()`` / ``sink.start()`` kill the receiver (open connections reset) and start it again on the same
+  port (a collector killed and restarted).
+
+:class:`BlackHole` accepts connections and never reads or answers (a hung collector at the TCP level).
 """
 
 from __future__ import annotations
 
 import gzip
 import socket
+import struct
 import threading
 import time
 import zlib
@@ -25,26 +39,39 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsPartialSuccess,
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsPartialSuccess,
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
-__all__ = ["BlackHole", "OtlpSink", "attributes"]
+__all__ = ["BlackHole", "OtlpSink", "attributes", "count_points"]
 
 _ROUTES = {
     "/v1/traces": ("traces", ExportTraceServiceRequest, ExportTraceServiceResponse),
     "/v1/logs": ("logs", ExportLogsServiceRequest, ExportLogsServiceResponse),
     "/v1/metrics": ("metrics", ExportMetricsServiceRequest, ExportMetricsServiceResponse),
 }
+_PARTIAL = {
+    "traces": lambda n: ExportTraceServiceResponse(partial_success=ExportTracePartialSuccess(
+        rejected_spans=n, error_message="rejected by the test sink")),
+    "logs": lambda n: ExportLogsServiceResponse(partial_success=ExportLogsPartialSuccess(
+        rejected_log_records=n, error_message="rejected by the test sink")),
+    "metrics": lambda n: ExportMetricsServiceResponse(partial_success=ExportMetricsPartialSuccess(
+        rejected_data_points=n, error_message="rejected by the test sink")),
+}
+MODES = ("ok", "garbage", "partial", "hang")
 
 
 def attributes(key_values: Any) -> dict[str, Any]:
@@ -60,58 +87,166 @@ def attributes(key_values: Any) -> dict[str, Any]:
     return out
 
 
+def count_points(request: ExportMetricsServiceRequest) -> int:
+    """Data points in one metrics request."""
+    total = 0
+    for rm in request.resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                kind = metric.WhichOneof("data")
+                if kind:
+                    total += len(getattr(metric, kind).data_points)
+    return total
+
+
+def _items(name: str, message: Any) -> int:
+    if name == "traces":
+        return sum(len(ss.spans) for rs in message.resource_spans for ss in rs.scope_spans)
+    if name == "logs":
+        return sum(len(sl.log_records) for rl in message.resource_logs for sl in rl.scope_logs)
+    return count_points(message)
+
+
 class OtlpSink:
     """OTLP/HTTP protobuf receiver on 127.0.0.1 (see the module docstring)."""
 
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, mode: str = "ok", reject: int = 1, delay: float = 0.0) -> None:
+        assert mode in MODES, mode
+        self.delay = delay
         self.status = status
+        self.mode = mode
+        self.reject = reject
         self.traces: list[ExportTraceServiceRequest] = []
         self.logs: list[ExportLogsServiceRequest] = []
         self.metrics: list[ExportMetricsServiceRequest] = []
+        self.arrivals: list[tuple[str, tuple[str, int], bool]] = []  # (path, client address, decoded)
+        self.rejected = {"traces": 0, "logs": 0, "metrics": 0}
         self.requests = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="otlp-sink", daemon=True)
+        self._release = threading.Event()  # lets hung handlers go when the sink closes
+        self._port = 0
+        self._server: ThreadingHTTPServer | None = None
+        self._open: set[socket.socket] = set()
+        self._bind()
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self._port}"
+
+    def _bind(self) -> None:
+        server = ThreadingHTTPServer(("127.0.0.1", self._port), self._handler())
+        server.daemon_threads = True
+        self._port = server.server_address[1]
+        self._server = server
+
+    def start(self) -> None:
+        """Serve (again, on the same port after :meth:`stop`)."""
+        if self._server is None:
+            self._bind()
+        assert self._server is not None
+        threading.Thread(target=self._server.serve_forever, name="otlp-sink", daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop listening and reset every open connection, as a killed collector does."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        with self._lock:
+            conns, self._open = set(self._open), set()
+        for conn in conns:
+            try:  # RST instead of FIN: the client sees the connection reset
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
+            except OSError:
+                pass
 
     def __enter__(self) -> OtlpSink:
-        self._thread.start()
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._release.set()
+        self.stop()
+
+    def counts(self) -> dict[str, int]:
+        """Spans, log records and metric data points received and stored."""
+        with self._lock:
+            return {
+                "spans": sum(_items("traces", m) for m in self.traces),
+                "logs": sum(_items("logs", m) for m in self.logs),
+                "metrics": sum(_items("metrics", m) for m in self.metrics),
+            }
+
+    def corrupt(self) -> int:
+        """Requests whose body did not decode as the OTLP message of their path."""
+        with self._lock:
+            return sum(1 for _, _, decoded in self.arrivals if not decoded)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the collector's receiver
+
+            def setup(self) -> None:
+                super().setup()
+                with sink._lock:
+                    sink._open.add(self.connection)
+
+            def finish(self) -> None:
+                with sink._lock:
+                    sink._open.discard(self.connection)
+                try:
+                    super().finish()
+                except OSError:
+                    pass
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 encoding = self.headers.get("Content-Encoding", "")
-                if encoding == "gzip":
-                    body = gzip.decompress(body)
-                elif encoding == "deflate":
-                    body = zlib.decompress(body)
                 with sink._lock:
                     sink.requests += 1
                 route = _ROUTES.get(self.path)
+                if sink.delay:
+                    time.sleep(sink.delay)
+                if sink.mode == "hang":
+                    sink._release.wait()
+                    self.close_connection = True
+                    return
                 if sink.status != 200 or route is None:
-                    self.send_response(sink.status if route else 404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                    self._answer(sink.status if route else 404, b"")
                     return
                 name, request_type, response_type = route
                 message = request_type()
-                message.ParseFromString(body)
+                try:
+                    if encoding == "gzip":
+                        body = gzip.decompress(body)
+                    elif encoding == "deflate":
+                        body = zlib.decompress(body)
+                    message.ParseFromString(body)
+                    decoded = True
+                except (DecodeError, OSError, zlib.error):
+                    decoded = False
                 with sink._lock:
-                    getattr(sink, name).append(message)
-                payload = response_type().SerializeToString()
-                self.send_response(200)
+                    sink.arrivals.append((self.path, self.client_address, decoded))
+                    if decoded:
+                        getattr(sink, name).append(message)
+                if not decoded:
+                    self._answer(400, b"")
+                elif sink.mode == "garbage":
+                    self._answer(200, b"\xff\x00 this is not a protobuf \x07\x99")
+                elif sink.mode == "partial":
+                    rejected = min(sink.reject, _items(name, message))
+                    with sink._lock:
+                        sink.rejected[name] += rejected
+                    self._answer(200, _PARTIAL[name](rejected).SerializeToString())
+                else:
+                    self._answer(200, response_type().SerializeToString())
+
+            def _answer(self, status: int, payload: bytes) -> None:
+                self.send_response(status)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()

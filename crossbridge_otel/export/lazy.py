@@ -6,6 +6,10 @@ Importing the SDK and building providers costs tens of milliseconds, so the conf
 light stand-ins instead: the first ``get_tracer``, ``get_meter`` or ``get_logger`` call (or any other
 attribute, such as ``add_span_processor``) builds the whole pipeline once, for all three signals, and
 from then on every call goes to the real SDK provider.
+
+Once the pipeline has shut down (the exit flush), ``get_meter`` hands out no-op meters: an instrumentation loaded
+that late (the contrib requests instrumentation is loaded when the metric exporter first imports requests, at
+exit) would otherwise make the SDK warn "A shutdown `MeterProvider` can not provide a `Meter`".
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 
 from opentelemetry._logs import LoggerProvider as ApiLoggerProvider
 from opentelemetry.metrics import MeterProvider as ApiMeterProvider
+from opentelemetry.metrics import NoOpMeter
 from opentelemetry.trace import TracerProvider as ApiTracerProvider
 
 __all__ = ["LazyPipeline"]
@@ -62,8 +67,11 @@ class _LazyMeterProvider(ApiMeterProvider):
     def __init__(self, owner: LazyPipeline) -> None:
         self._owner = owner
 
-    def get_meter(self, *args: Any, **kwargs: Any) -> Any:
-        return self._owner.get().meter_provider.get_meter(*args, **kwargs)
+    def get_meter(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        pipeline = self._owner.get()
+        if getattr(pipeline, "closed", False):
+            return NoOpMeter(name)
+        return pipeline.meter_provider.get_meter(name, *args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._owner.get().meter_provider, name)

@@ -6,13 +6,18 @@ also ``console`` and ``none``) and ``OTEL_EXPORTER_OTLP[_<SIGNAL>]_PROTOCOL`` (`
 file, ``CROSSBRIDGE_OTEL_SUMMARY`` a trace tree on stderr at exit.
 
 Exporter classes are imported on the export worker threads, never at start-up. At exit, everything gets
-``CROSSBRIDGE_OTEL_EXPORT_TIMEOUT`` seconds in total; what is left is dropped and reported on stderr.
+``CROSSBRIDGE_OTEL_EXPORT_TIMEOUT`` seconds in total (a ``KeyboardInterrupt`` or a signal handler's exception
+during that wait ends it at once); what is left is dropped, and one line on the ``crossbridge_otel`` logger says
+what was dropped, where it could not go and why, and how to keep it next time (:mod:`.losses`).
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import logging
 import os
+import signal as signals
 import sys
 import threading
 import time
@@ -22,28 +27,26 @@ from typing import Any
 
 from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
 from opentelemetry.metrics import CallbackOptions, Observation
-from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordLimits
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    MetricExporter,
-    MetricExportResult,
-    MetricReader,
-    MetricsData,
-    PeriodicExportingMetricReader,
-)
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 
-from crossbridge_otel._guard import report_failure
+from crossbridge_otel import _voice
+from crossbridge_otel._guard import contained
+from crossbridge_otel.export.losses import drop_line, losses
+from crossbridge_otel.export.metrics import DeadlineMetricExporter
 from crossbridge_otel.export.queue import ExportQueue, QueueLogProcessor, QueueSpanProcessor
 from crossbridge_otel.export.resource import ProcessResource, build_resource
 from crossbridge_otel.settings import Settings
 from crossbridge_otel.settings import load as load_settings
 
-__all__ = ["Pipeline", "arm_exit", "configure", "exporter_names"]
+__all__ = ["ATTRIBUTE_LENGTH_LIMIT", "Pipeline", "arm_exit", "attribute_length_limit", "configure", "destinations",
+           "exporter_names"]
 
 SIGNALS = ("traces", "logs", "metrics")
+ATTRIBUTE_LENGTH_LIMIT = 16_384  # characters of one attribute value (stack traces fit; a file's contents do not)
 
 
 def exporter_names(signal: str, environ: Mapping[str, str]) -> list[str]:
@@ -57,6 +60,25 @@ def otlp_protocol(signal: str, environ: Mapping[str, str]) -> str:
         or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
         or "http/protobuf"
     ).strip()
+
+
+def attribute_length_limit(environ: Mapping[str, str]) -> int | None:
+    """The longest attribute value kept (longer strings are cut): ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` when set
+    (the SDK reads it, and its per-signal variants, itself), else :data:`ATTRIBUTE_LENGTH_LIMIT`.
+
+    The SDK's own default is no limit: one 10 MB value handed to CrossBridge would travel in a span, and a
+    collector refuses the whole request (its default body limit is a few MB), losing the batch around it.
+    """
+    return None if environ.get("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "").strip() else ATTRIBUTE_LENGTH_LIMIT
+
+
+def otlp_destination(signal: str, protocol: str, environ: Mapping[str, str]) -> str:
+    """The endpoint an OTLP exporter of ``signal`` sends to, as the user named it (for our messages)."""
+    specific = environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", "").strip()
+    if specific:
+        return specific
+    base = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    return base or ("http://localhost:4317" if protocol == "grpc" else "http://localhost:4318")
 
 
 def _otlp_factory(signal: str, protocol: str) -> Callable[[], Any]:
@@ -108,16 +130,27 @@ def _console_factory(signal: str) -> Callable[[], Any]:
 def exporter_factories(
     signal: str, settings: Settings, environ: Mapping[str, str]
 ) -> list[tuple[str, Callable[[], Any]]]:
-    """(label, factory) for each exporter configured for ``signal``."""
-    factories: list[tuple[str, Callable[[], Any]]] = []
+    """(label, factory) for each exporter configured for ``signal``; :func:`destinations` says where each goes."""
+    return [(label, factory) for label, _, factory in _exporters(signal, settings, environ)]
+
+
+def destinations(signal: str, settings: Settings, environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(label, destination) for each exporter configured for ``signal``: the endpoint, file or ``console``."""
+    return [(label, destination) for label, destination, _ in _exporters(signal, settings, environ)]
+
+
+def _exporters(
+    signal: str, settings: Settings, environ: Mapping[str, str]
+) -> list[tuple[str, str, Callable[[], Any]]]:
+    found: list[tuple[str, str, Callable[[], Any]]] = []
     for name in exporter_names(signal, environ):
         if name == "otlp":
             protocol = otlp_protocol(signal, environ)
-            factories.append((f"otlp ({protocol})", _otlp_factory(signal, protocol)))
+            found.append((f"otlp ({protocol})", otlp_destination(signal, protocol, environ),
+                          _otlp_factory(signal, protocol)))
         elif name == "console":
-            factories.append(("console", _console_factory(signal)))
-        else:
-            report_failure(f"OTEL_{signal.upper()}_EXPORTER", ValueError(f"unknown exporter {name!r} ignored"))
+            found.append(("console", "console", _console_factory(signal)))
+        # any other name is skipped: the distro already warned about it at start-up, with a suggestion
     if settings.local_output:
         path = settings.local_output
 
@@ -126,69 +159,8 @@ def exporter_factories(
 
             return JsonLinesExporter(path, signal)
 
-        factories.append((f"file {path}", build_file))
-    return factories
-
-
-class _DeadlineMetricExporter(MetricExporter):
-    """Builds the real metric exporter lazily and bounds each export by the pipeline's exit deadline."""
-
-    def __init__(
-        self, factories: Sequence[tuple[str, Callable[[], Any]]], relabel: Callable[[Any], Any] | None = None
-    ) -> None:
-        super().__init__()
-        self._factories = factories
-        self._relabel = relabel
-        self._exporters: list[Any] | None = None
-        self.deadline: float | None = None
-
-    def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        if not _has_points(metrics_data):
-            # Nothing recorded: building the exporter (requests, protobuf) and dialling the collector at
-            # the exit of every `python -c pass` would cost start-up budget and, collector down, exit time.
-            return MetricExportResult.SUCCESS
-        outcome: list[MetricExportResult] = []
-
-        def run() -> None:
-            token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
-            try:
-                if self._exporters is None:
-                    self._exporters = [factory() for _, factory in self._factories]
-                data = self._relabel(metrics_data) if self._relabel is not None else metrics_data
-                results = [exporter.export(data) for exporter in self._exporters]
-                ok = all(getattr(r, "name", "SUCCESS") == "SUCCESS" for r in results)
-                outcome.append(MetricExportResult.SUCCESS if ok else MetricExportResult.FAILURE)
-            except Exception as exc:
-                report_failure("exporting metrics", exc)
-            finally:
-                detach(token)
-
-        if self.deadline is None:
-            run()
-        else:
-            worker = threading.Thread(target=run, name="crossbridge-otel-metrics-exit", daemon=True)
-            worker.start()
-            worker.join(max(0.0, self.deadline - time.monotonic()))
-        return outcome[0] if outcome else MetricExportResult.FAILURE
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        for exporter in self._exporters or []:
-            try:
-                exporter.shutdown()
-            except Exception as exc:
-                report_failure("metric exporter shutdown", exc)
-
-
-def _has_points(metrics_data: MetricsData | None) -> bool:
-    if metrics_data is None:
-        return False
-    return any(
-        metric.data.data_points
-        for rm in metrics_data.resource_metrics for sm in rm.scope_metrics for metric in sm.metrics
-    )
+        found.append((f"file {path}", path, build_file))
+    return found
 
 
 @dataclass
@@ -202,49 +174,119 @@ class Pipeline:
     meter_provider: MeterProvider
     span_queues: list[ExportQueue] = field(default_factory=list)
     log_queues: list[ExportQueue] = field(default_factory=list)
-    metric_exporter: _DeadlineMetricExporter | None = None
+    metric_exporter: DeadlineMetricExporter | None = None
     exporters: dict[str, list[str]] = field(default_factory=dict)
     summary: Any = None
     _done: bool = False
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`shutdown` has run (the lazy providers then hand out no-op meters)."""
+        return self._done
+
     def dropped(self) -> dict[str, int]:
+        """Spans, log records and metric data points dropped so far (summed over destinations)."""
         return {
             "spans": sum(q.dropped for q in self.span_queues),
             "logs": sum(q.dropped for q in self.log_queues),
+            "metrics": sum(self.metric_exporter.dropped.values()) if self.metric_exporter else 0,
+        }
+
+    def exported(self) -> dict[str, int]:
+        """Spans, log records and metric data points exporters accepted so far (summed over destinations)."""
+        return {
+            "spans": sum(q.exported for q in self.span_queues),
+            "logs": sum(q.exported for q in self.log_queues),
+            "metrics": sum(self.metric_exporter.exported.values()) if self.metric_exporter else 0,
         }
 
     def shutdown(self, report: bool = True) -> dict[str, int]:
-        """Flush and stop everything within ``export_timeout`` seconds; returns the drop counts."""
+        """Flush and stop everything within ``export_timeout`` seconds; returns the drop counts.
+
+        An exception raised into the wait (``KeyboardInterrupt``, a signal handler's) abandons what is left,
+        counted as dropped, and is re-raised after the report.
+        """
         if self._done:
             return self.dropped()
         self._done = True
         deadline = time.monotonic() + float(self.settings.export_timeout)
         try:
-            if self.metric_exporter is not None:
-                self.metric_exporter.deadline = deadline
-            self.meter_provider.shutdown(timeout_millis=max(0.0, deadline - time.monotonic()) * 1000)
-        except Exception as exc:
-            report_failure("meter provider shutdown", exc)
-        for queue in (*self.span_queues, *self.log_queues):
-            queue.shutdown(deadline)
-        dropped = self.dropped()
+            self._flush(deadline)
+        except BaseException:
+            self._abandon("interrupted")
+            if report:
+                self._report()
+            raise
         if report:
-            self._report(dropped)
-        return dropped
+            self._report()
+        return self.dropped()
 
-    def _report(self, dropped: dict[str, int]) -> None:
+    def exit_flush(self) -> None:
+        """The interpreter-exit flush: an interruption ends the wait quietly (no traceback at exit).
+
+        The program has already finished when this runs, so a ``SIGTERM`` (left at its default by the
+        application) or a ``KeyboardInterrupt`` arriving during the flush stops the flush, not the program: the
+        rest is counted as dropped, the one line is said, and the process leaves with the program's own status.
+        """
+        previous = _stop_flush_on_sigterm()
+        try:
+            with contextlib.suppress(BaseException):
+                self.shutdown()
+        finally:
+            _restore_sigterm(previous)
+
+    def _flush(self, deadline: float) -> None:
+        with _voice.on_our_thread():  # what the SDK and the exporters log while we flush is ours to report
+            self._flush_all(deadline)
+
+    def _flush_all(self, deadline: float) -> None:
+        queues = (*self.span_queues, *self.log_queues)
+        for queue in queues:
+            queue.close()  # every worker starts its last export now: the exports run side by side
+        if self.metric_exporter is not None:
+            self.metric_exporter.deadline = deadline
+        with contained("meter provider shutdown"):
+            self.meter_provider.shutdown(timeout_millis=max(0.0, deadline - time.monotonic()) * 1000)
+        for queue in queues:
+            queue.shutdown(deadline)
+
+    def _abandon(self, reason: str) -> None:
+        for queue in (*self.span_queues, *self.log_queues):
+            queue.abandon(reason)
+        if self.metric_exporter is not None:
+            self.metric_exporter.abandon(reason)
+
+    def _report(self) -> None:
         if self.summary is not None:
-            self.summary.print(sys.stderr)
-        if dropped["spans"] or dropped["logs"]:
-            reasons: dict[str, int] = {}
-            for queue in (*self.span_queues, *self.log_queues):
-                for reason, count in queue.drop_reasons.items():
-                    reasons[reason] = reasons.get(reason, 0) + count
-            detail = ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
-            sys.stderr.write(
-                f"crossbridge-otel: dropped {dropped['spans']} spans and {dropped['logs']} log records "
-                f"that could not be exported ({detail})\n"
-            )
+            with contained("printing the summary"):
+                self.summary.print(sys.stderr)
+        line = drop_line(losses(self.span_queues, self.log_queues, self.metric_exporter))
+        if line:
+            _voice.say(logging.WARNING, line)
+
+
+class FlushInterrupted(BaseException):
+    """Raised into the exit flush by ``SIGTERM`` (a BaseException: no ``except Exception`` may swallow it)."""
+
+
+def _interrupt_flush(signum: int, frame: Any) -> None:
+    raise FlushInterrupted(signum)
+
+
+def _stop_flush_on_sigterm() -> Any:
+    """Install :func:`_interrupt_flush` for SIGTERM if the application left it at its default; returns the old."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    with contextlib.suppress(Exception):
+        if signals.getsignal(signals.SIGTERM) is signals.SIG_DFL:
+            return signals.signal(signals.SIGTERM, _interrupt_flush)
+    return None
+
+
+def _restore_sigterm(previous: Any) -> None:
+    if previous is not None:
+        with contextlib.suppress(Exception):
+            signals.signal(signals.SIGTERM, previous)
 
 
 def _observe_drops(pipeline: Pipeline) -> Callable[[CallbackOptions], Iterable[Observation]]:
@@ -266,29 +308,35 @@ def configure(
     env = os.environ if environ is None else environ
     settings = settings or load_settings(env)
     resource = ProcessResource(build_resource())
-    tracer_provider = TracerProvider(resource=resource.parent, shutdown_on_exit=False)
-    logger_provider = LoggerProvider(resource=resource.parent, shutdown_on_exit=False)
-    queue_size = int(settings.max_queue_size)
-    span_queues, log_queues, exporters = [], [], {}
-    for signal in ("traces", "logs"):
-        factories = exporter_factories(signal, settings, env)
-        exporters[signal] = [label for label, _ in factories]
-        for label, factory in factories:
-            relabel = resource.relabel_spans if signal == "traces" else resource.relabel_logs
-            queue = ExportQueue(f"{signal}:{label}", factory, max_queue_size=queue_size, relabel=relabel)
-            if signal == "traces":
-                tracer_provider.add_span_processor(QueueSpanProcessor(queue))
-                span_queues.append(queue)
-            else:
-                logger_provider.add_log_record_processor(QueueLogProcessor(queue))
-                log_queues.append(queue)
-    metric_factories = exporter_factories("metrics", settings, env)
-    exporters["metrics"] = [label for label, _ in metric_factories]
+    length = attribute_length_limit(env)
+    tracer_provider = TracerProvider(resource=resource.parent, shutdown_on_exit=False,
+                                     span_limits=SpanLimits(max_attribute_length=length))
+    logger_provider = LoggerProvider(resource=resource.parent, shutdown_on_exit=False,
+                                     log_record_limits=LogRecordLimits(max_attribute_length=length))
+    exporters: dict[str, list[str]] = {}
+    metric_found = _exporters("metrics", settings, env)
+    exporters["metrics"] = [label for label, _, _ in metric_found]
     readers: list[MetricReader] = list(extra_metric_readers)
     metric_exporter = None
-    if metric_factories:
-        metric_exporter = _DeadlineMetricExporter(metric_factories, resource.relabel_metrics)
+    if metric_found:
+        metric_exporter = DeadlineMetricExporter([(dest, factory) for _, dest, factory in metric_found],
+                                                 resource.relabel_metrics)
         readers.append(PeriodicExportingMetricReader(metric_exporter))
+    # A worker's first export also builds the metric exporters, so the exit flush does not pay their imports.
+    warm_up = metric_exporter.prepare if metric_exporter is not None else None
+    span_queues: list[ExportQueue] = []
+    log_queues: list[ExportQueue] = []
+    for signal, queues in (("traces", span_queues), ("logs", log_queues)):
+        found = _exporters(signal, settings, env)
+        exporters[signal] = [label for label, _, _ in found]
+        relabel = resource.relabel_spans if signal == "traces" else resource.relabel_logs
+        for label, destination, factory in found:
+            queues.append(ExportQueue(f"{signal}:{label}", factory, max_queue_size=int(settings.max_queue_size),
+                                      relabel=relabel, destination=destination, first_export=warm_up))
+    for queue in span_queues:
+        tracer_provider.add_span_processor(QueueSpanProcessor(queue))
+    for queue in log_queues:
+        logger_provider.add_log_record_processor(QueueLogProcessor(queue))
     meter_provider = MeterProvider(resource=resource.parent, metric_readers=readers, shutdown_on_exit=False)
     pipeline = Pipeline(
         settings, resource, tracer_provider, logger_provider, meter_provider,
@@ -301,7 +349,7 @@ def configure(
         tracer_provider.add_span_processor(pipeline.summary)
     meter_provider.get_meter("crossbridge_otel").create_observable_counter(
         "crossbridge.telemetry.dropped", callbacks=[_observe_drops(pipeline)], unit="{item}",
-        description="Spans and log records crossbridge-otel could not export",
+        description="Spans, log records and metric points crossbridge-otel could not export",
     )
     if set_global:
         trace_api.set_tracer_provider(tracer_provider)
@@ -314,8 +362,11 @@ def configure(
 
 
 def arm_exit(pipeline: Pipeline) -> None:
-    """Shut ``pipeline`` down (bounded) at interpreter exit, and at a multiprocessing child's exit."""
-    atexit.register(pipeline.shutdown)
+    """Make ``pipeline`` the process's: its threads out of the application's logs, the ``crossbridge_otel``
+    logger its own stderr line (:mod:`crossbridge_otel._voice`), and a bounded flush at interpreter exit and at
+    a multiprocessing child's exit."""
+    _voice.install()
+    atexit.register(pipeline.exit_flush)
     os.register_at_fork(after_in_child=lambda: _arm_multiprocessing_exit(pipeline))
     process = sys.modules.get("multiprocessing.process")
     if process is not None and process.parent_process() is not None:
@@ -337,4 +388,4 @@ def _arm_multiprocessing_exit(pipeline: Pipeline) -> None:
 def _finalize_in_child(pipeline: Pipeline) -> None:
     from multiprocessing import util
 
-    util.Finalize(None, pipeline.shutdown, exitpriority=0)
+    util.Finalize(None, pipeline.exit_flush, exitpriority=0)

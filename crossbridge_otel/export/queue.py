@@ -5,7 +5,10 @@ collector is down (6-30 s here). :class:`ExportQueue` instead:
 
 - takes items on the application's thread with one lock and an append (full → dropped and counted);
 - exports from one daemon worker thread, which also builds the exporter (so ``python -c pass`` never
-  imports requests, protobuf or gRPC);
+  imports requests, protobuf or gRPC). The worker is one of the distribution's own threads
+  (:mod:`crossbridge_otel._voice`): what the HTTP stack and the exporter log there never reaches the
+  application's handlers, and nothing an exporter raises or logs can stop it; a failed batch is counted as
+  dropped with the reason (:attr:`ExportQueue.problem`) and the next batch goes out;
 - at shutdown waits for the worker at most until a deadline, then abandons what is left (the worker is a
   daemon thread, so it cannot hold the process) and counts it as dropped;
 - after ``fork`` starts empty in the child with its own worker, and re-labels what the child exports with
@@ -15,6 +18,7 @@ collector is down (6-30 s here). :class:`ExportQueue` instead:
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import threading
 import time
@@ -27,7 +31,7 @@ from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadW
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
-from crossbridge_otel._guard import report_failure
+from crossbridge_otel import _voice
 
 __all__ = ["ExportQueue", "QueueLogProcessor", "QueueSpanProcessor", "Relabel", "suppress_instrumentation"]
 
@@ -47,13 +51,17 @@ class ExportQueue:
         max_batch_size: int = 512,
         schedule_delay: float = 1.0,
         relabel: Relabel | None = None,
+        destination: str = "",
+        first_export: Callable[[], None] | None = None,
     ) -> None:
         self.signal = signal
+        self.destination = destination or signal
         self._factory = exporter_factory
         self._max_queue = max_queue_size
         self._max_batch = max_batch_size
         self._delay = schedule_delay
         self._relabel = relabel
+        self._first_export = first_export  # run once on the worker before its first export (pipeline warm-up)
         self._exporter: Exporter | None = None
         self._reset()
         os.register_at_fork(after_in_child=self._reset)
@@ -72,6 +80,7 @@ class ExportQueue:
         self.exported = 0
         self.dropped = 0
         self.drop_reasons: dict[str, int] = {}
+        self.problem: str | None = None  # why the last failed batch failed, in a few words
 
     # -- application side ---------------------------------------------------------------------------------
 
@@ -101,13 +110,17 @@ class ExportQueue:
     # -- worker side --------------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        _voice.mark_thread()
         # The exporter's own HTTP/gRPC calls must not become spans (requests/urllib3 instrumentation would
         # trace every export, and those spans would be exported in turn).
         suppress_instrumentation()
         while True:
             self._wake.wait(self._delay)
             self._wake.clear()
-            self._drain()
+            try:
+                self._drain()
+            except BaseException as exc:  # (this thread must outlive anything an exporter does)
+                self._fail(exc)
             if self._closed:
                 return
 
@@ -134,11 +147,22 @@ class ExportQueue:
             if self._exporter is None:
                 self._exporter = self._factory()
             items = self._relabel(batch) if self._relabel is not None else batch
+            _voice.take_problem()
             result = self._exporter.export(items)
-            return getattr(result, "name", "SUCCESS") == "SUCCESS"
-        except Exception as exc:
-            report_failure(f"exporting {self.signal}", exc)
+            warm_up, self._first_export = self._first_export, None
+            if warm_up is not None:
+                warm_up()  # after this batch went out, not before it
+            if getattr(result, "name", "SUCCESS") == "SUCCESS":
+                return True
+            self.problem = _voice.take_problem() or "the exporter reported a failure"
             return False
+        except BaseException as exc:  # (even SystemExit from an exporter: the batch is counted)
+            self._fail(exc)
+            return False
+
+    def _fail(self, exc: BaseException) -> None:
+        self.problem = f"{type(exc).__name__}: {_voice.one_line(exc, 160)}"
+        _voice.say(logging.DEBUG, f"crossbridge-otel: exporting {self.signal} failed: {self.problem}", exc=exc)
 
     # -- exit ---------------------------------------------------------------------------------------------
 
@@ -149,26 +173,38 @@ class ExportQueue:
         self._wake.set()
         return self._idle.wait(timeout)
 
-    def shutdown(self, deadline: float) -> None:
-        """Flush until ``deadline`` (a ``time.monotonic()`` value), then abandon and count the rest."""
+    def close(self) -> None:
+        """Take nothing more and start the last export now (the pipeline closes every queue, then waits)."""
         with self._lock:
             self._closed = True
+        self._wake.set()
+
+    def shutdown(self, deadline: float) -> None:
+        """Flush until ``deadline`` (a ``time.monotonic()`` value), then abandon and count the rest."""
+        self.close()
         worker = self._worker
         if worker is not None:
-            self._wake.set()
             worker.join(max(0.0, deadline - time.monotonic()))
             if worker.is_alive():
-                with self._lock:
-                    left = len(self._items) + self._in_flight
-                    self._items.clear()
-                    self._abandoned = True
-                    self._drop(left, "exit_deadline")
+                self.abandon("exit_deadline")
         exporter = self._exporter
         if exporter is not None:
             # The OTLP exporters' shutdown interrupts their retry sleep; run it off this thread, bounded.
             closer = threading.Thread(target=_quiet_shutdown, args=(exporter,), daemon=True)
             closer.start()
             closer.join(max(0.0, min(0.2, deadline - time.monotonic())))
+
+    def abandon(self, reason: str) -> None:
+        """Count everything still queued or in flight as dropped for ``reason``; the worker exports no more."""
+        with self._lock:
+            self._closed = True
+            if self._abandoned:
+                return
+            left = len(self._items) + self._in_flight
+            self._items.clear()
+            self._abandoned = True
+            if left:
+                self._drop(left, reason)
 
 
 def suppress_instrumentation() -> None:
@@ -177,10 +213,11 @@ def suppress_instrumentation() -> None:
 
 
 def _quiet_shutdown(exporter: Exporter) -> None:
+    _voice.mark_thread()
     try:
         exporter.shutdown()
-    except Exception as exc:
-        report_failure("exporter shutdown", exc)
+    except Exception as exc:  # an exporter that cannot close is nothing the user can act on: DEBUG only
+        _voice.say(logging.DEBUG, f"crossbridge-otel: exporter shutdown failed: {_voice.one_line(exc)}", exc=exc)
 
 
 class QueueSpanProcessor(SpanProcessor):

@@ -30,7 +30,7 @@ from typing import Any
 
 from opentelemetry._logs import LoggerProvider
 
-from crossbridge_otel._guard import report_failure
+from crossbridge_otel._guard import contained
 from crossbridge_otel.logs.handler import BridgeHandler
 from crossbridge_otel.patching import importhooks as hooks
 
@@ -151,10 +151,8 @@ class LogBridge:
         @functools.wraps(original)
         def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
             original(self, *args, **kwargs)
-            try:
+            with contained("bridging a new CrossBridgeLogger"):
                 bridge.attach_wrapper(self)
-            except Exception as exc:
-                report_failure("bridging a new CrossBridgeLogger", exc)
 
         setattr(__init__, _MARK, original)
         return __init__

@@ -44,6 +44,7 @@ __all__ = ["BridgeHandler", "severity"]
 
 FIELD_PREFIX = "crossbridge.log."
 MAX_VALUE = 256  # characters kept of a field value (attributes must stay bounded)
+MAX_BODY = 65_536  # characters kept of a record's text
 _HIDDEN_CONTEXT = frozenset({"category", "brand"})  # CrossBridge keeps these out of its text too
 _SKIPPED_NAMES = ("opentelemetry", "crossbridge_otel")  # never bridged: the pipeline's own logs
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
@@ -51,7 +52,8 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"m
 # logger's caller) reaches us: handle, Logger.callHandlers, Logger.handle, Logger._log, Logger.<level>;
 # the next one is CrossBridge's method (or the plain logger's caller). Jumping there with sys._getframe()
 # is much cheaper than walking f_back (each step builds a frame object); a mismatch falls back to walking
-# or to the record's own location.
+# or to the record's own location. With the distribution's pipeline installed, ``Logger.handle`` is wrapped
+# (crossbridge_otel._voice keeps its threads' records out of the application's handlers): one frame more.
 _DEPTH = 6
 # Substrings that make a text worth the (slow) redaction regexes; most log lines have none of them.
 _SUSPECT = ("://", "pass", "pwd", "secret", "token", "key", "cred", "auth", "session", "cookie", "bearer",
@@ -182,6 +184,8 @@ class BridgeHandler(logging.Handler):
                 return False  # propagated from a child logger, which exports its own records
             attributes: dict[str, Any] = {"crossbridge.category": scope[1]}
             message = record.getMessage()
+            if len(message) > MAX_BODY:  # a 10 MB text would make the collector refuse the whole batch
+                message = f"{message[:MAX_BODY]}... [{len(message) - MAX_BODY} more characters]"
             clean = not _suspect(message)
             if record.pathname == self._wrapper_file:
                 # CrossBridge folds fields as "text [k=v ...]": no closing bracket, no fields to read
@@ -262,7 +266,7 @@ def _frame(depth: int) -> FrameType | None:
 
 def _plain_call(record: logging.LogRecord, attributes: dict[str, Any]) -> None:
     """A stdlib logger: the record's own location (qualified from the stack) and its ``extra=`` fields."""
-    for depth in (_DEPTH, _DEPTH + 1):  # logger.exception() goes through one more logging frame
+    for depth in (_DEPTH, _DEPTH + 1, _DEPTH + 2):  # Logger.handle wrapped; logger.exception(): one frame more
         frame = _frame(depth)
         if frame is not None and frame.f_lineno == record.lineno and frame.f_code.co_filename == record.pathname:
             _location(frame, attributes)
@@ -296,6 +300,8 @@ def _wrapper_call(
     The fields are folded into the record's text, so when that text needed no redaction neither do they.
     """
     frame = _frame(_DEPTH)
+    if frame is None or frame.f_code.co_filename != wrapper_file:
+        frame = _frame(_DEPTH + 1)  # Logger.handle wrapped by the pipeline
     if frame is None or frame.f_code.co_filename != wrapper_file:
         frame = _frame(2)  # not the usual depth (exception(), another Python): walk up from callHandlers
         while frame is not None and frame.f_code.co_filename != wrapper_file:

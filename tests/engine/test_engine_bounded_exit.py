@@ -1,4 +1,5 @@
-"""Bounded exit: with the collector down, refusing or hung, the program ends within 2 s and counts drops."""
+"""Bounded exit: with the collector down, refusing or hung, the program ends within the export timeout + 0.5 s
+(beyond what the same program takes to end without us) and says what it dropped in one line."""
 
 from __future__ import annotations
 
@@ -40,11 +41,26 @@ def _closed_port_endpoint() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def _run(endpoint: str) -> tuple[float, str]:
-    """Run the program; return seconds from its last statement to process exit, and its stderr."""
+# Contrib instrumentations of the test environment that are not under test: SQLAlchemy's makes
+# opentelemetry-instrument print a start-up line (README, Known limits); openai-v2's imports openai at start-up.
+_NOT_UNDER_TEST = {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "sqlalchemy,openai"}
+_plain: list[float] = []
+
+
+def _plain_lag() -> float:
+    """Seconds the same program takes to end after its last statement without opentelemetry-instrument."""
+    if not _plain:
+        _plain.append(_run(None)[0])
+    return _plain[0]
+
+
+def _run(endpoint: str | None) -> tuple[float, str]:
+    """Run the program (plainly without ``endpoint``); seconds from its last statement to exit, and stderr."""
+    command = [sys.executable, "-c", PROGRAM]
+    if endpoint is not None:
+        command.insert(0, str(INSTRUMENT))
     process = subprocess.Popen(
-        [str(INSTRUMENT), sys.executable, "-c", PROGRAM],
-        env=child_env(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint),
+        command, env=child_env(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint or "", **_NOT_UNDER_TEST),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO),
     )
     try:
@@ -58,10 +74,13 @@ def _run(endpoint: str) -> tuple[float, str]:
 
 
 def _assert_bounded_and_counted(lag: float, stderr: str) -> None:
-    assert lag < BUDGET_S, f"exit took {lag:.2f} s after the program's end\n{stderr}"
-    match = re.search(r"dropped (\d+) spans and (\d+) log records", stderr)
+    plain = _plain_lag()
+    assert lag - plain < BUDGET_S, f"exit took {lag:.2f} s after the program's end (plain: {plain:.2f} s)\n{stderr}"
+    (line,) = stderr.splitlines()  # no SDK retry chatter, no shutdown warning: our one line
+    match = re.search(r"^crossbridge-otel: dropped (\d+) spans and (\d+) log records", line)
     assert match, stderr
     assert (int(match.group(1)), int(match.group(2))) == (SPANS, LOGS), stderr
+    assert "CROSSBRIDGE_OTEL_LOCAL_OUTPUT" in line, line
 
 
 def test_collector_down_exits_promptly_and_counts_drops():

@@ -1,12 +1,16 @@
-"""Settings: one table, a stated precedence, and one clear warning per bad or unknown variable."""
+"""Settings: one table, a stated precedence, one clear warning per bad or unknown variable, ours or standard."""
 
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from crossbridge_otel import settings
+from crossbridge_otel import otel_env, settings
 from crossbridge_otel.settings import SETTINGS, Setting, load, render_markdown
 
 
@@ -103,3 +107,129 @@ def test_render_markdown_has_a_row_per_setting():
     assert len(rows) == len(SETTINGS)
     for setting, row in zip(SETTINGS, rows):
         assert row.startswith(f"| `{setting.env}` | {setting.type} |")
+
+
+# -- the standard OTEL_* variables we rely on (crossbridge_otel.otel_env) --------------------------------------
+
+_INSTALLED = {"crossbridge_coverage", "crossbridge_profiling", "psycopg2", "threading"}
+
+
+def _check(**env: str) -> list[str]:
+    return otel_env.check(env, known_instrumentations=lambda: _INSTALLED)
+
+
+def test_standard_variables_set_right_give_no_warning():
+    """Known exporters, protocols, a ratio sampler with its ratio and installed names pass without a word."""
+    assert _check(
+        OTEL_TRACES_EXPORTER="otlp,console", OTEL_LOGS_EXPORTER="none", OTEL_METRICS_EXPORTER="otlp",
+        OTEL_EXPORTER_OTLP_PROTOCOL="grpc", OTEL_EXPORTER_OTLP_TRACES_PROTOCOL="http/protobuf",
+        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318", OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+        OTEL_TRACES_SAMPLER_ARG="0.25", OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="crossbridge_coverage, psycopg2",
+        OTEL_RESOURCE_ATTRIBUTES="deployment.environment=ci", OTEL_EXPORTER_OTLP_LOGS_TIMEOUT="5",
+    ) == []
+
+
+def test_unknown_exporter_name_suggests_the_real_one():
+    """OTEL_TRACES_EXPORTER=consol is one warning naming the variable, the choices and 'console'."""
+    (message,) = _check(OTEL_TRACES_EXPORTER="consol")
+    assert message.startswith("OTEL_TRACES_EXPORTER: unknown exporter 'consol'")
+    assert "did you mean 'console'?" in message and "otlp, console, none" in message
+
+
+def test_unknown_disabled_instrumentation_suggests_the_installed_one():
+    """A misspelt name in OTEL_PYTHON_DISABLED_INSTRUMENTATIONS warns that it disables nothing, with a suggestion."""
+    (message,) = _check(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="crossbridge_coverge,psycopg2")
+    assert "'crossbridge_coverge'" in message and "did you mean 'crossbridge_coverage'?" in message
+    assert "Nothing is disabled by that name" in message
+
+
+def test_disabled_names_are_read_from_the_installed_entry_points():
+    """Without an injected list, the real entry points are the reference: our areas are known, a typo is not."""
+    assert otel_env.check({"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "crossbridge_coverage,threading"}) == []
+    assert otel_env.check({"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "crossbridge_covrage"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http", "did you mean 'http/protobuf'?"),
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "GRPC", "did you mean 'grpc'?"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", "not spoken by the Python OTLP exporters"),
+        ("OTEL_TRACES_SAMPLER", "parentbased_traceid_ratio", "did you mean 'parentbased_traceidratio'?"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318", "no http:// or https:// scheme"),
+    ],
+)
+def test_protocol_sampler_and_endpoint_values_are_checked(name, value, expected):
+    """A protocol, sampler or endpoint value the SDK would not take gives one warning with what to write."""
+    (message,) = _check(**{name: value})
+    assert name in message and expected in message
+
+
+def test_sampler_ratio_out_of_range_is_reported():
+    """A ratio sampler's argument outside 0..1 (the SDK raises building the provider) is reported."""
+    (message,) = _check(OTEL_TRACES_SAMPLER="traceidratio", OTEL_TRACES_SAMPLER_ARG="2")
+    assert "OTEL_TRACES_SAMPLER_ARG='2'" in message
+
+
+def test_misspelt_standard_variable_name_suggests_the_real_one():
+    """OTEL_TRACE_EXPORTER (no S) is reported with the name it was meant to be; a real near name is not."""
+    (message,) = _check(OTEL_TRACE_EXPORTER="console")
+    assert "did you mean OTEL_TRACES_EXPORTER?" in message
+    assert _check(OTEL_EXPORTER_OTLP_METRICS_TIMEOUT="3") == []
+
+
+# -- at start-up, under opentelemetry-instrument ------------------------------------------------------------
+
+
+_SPAN = (
+    "from opentelemetry import trace\n"
+    "with trace.get_tracer('tests').start_as_current_span('s'):\n"
+    "    pass\n"
+)
+
+
+def _instrumented(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CROSSBRIDGE_OTEL_"))}
+    base.update({"OTEL_TRACES_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none",
+                 "CROSSBRIDGE_OTEL_STRICT": "false", **env})
+    return subprocess.run([str(Path(sys.executable).parent / "opentelemetry-instrument"), sys.executable, "-c", code],
+                          env=base, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_start_up_warns_about_a_misspelt_exporter_with_a_suggestion():
+    """Running with OTEL_TRACES_EXPORTER=consol prints one did-you-mean warning and the program runs."""
+    done = _instrumented(_SPAN + "print('ran')", OTEL_TRACES_EXPORTER="consol")
+    assert done.returncode == 0 and done.stdout.strip() == "ran", done.stderr
+    warned = [line for line in done.stderr.splitlines() if "did you mean 'console'?" in line]
+    assert len(warned) == 1 and "OTEL_TRACES_EXPORTER" in warned[0], done.stderr
+
+
+def test_start_up_misspelt_exporter_is_not_an_instrumentation_failure():
+    """The misspelt exporter is a settings warning only, never a contained 'instrumentation failure'."""
+    done = _instrumented(_SPAN, OTEL_TRACES_EXPORTER="consol")
+    assert "instrumentation failure" not in done.stderr and "unknown exporter 'consol' ignored" not in done.stderr
+
+
+def test_start_up_warns_about_an_unknown_disabled_instrumentation():
+    """A misspelt name in OTEL_PYTHON_DISABLED_INSTRUMENTATIONS is said at start-up, with the installed name."""
+    done = _instrumented("pass", OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="crossbridge_coverge")
+    assert done.returncode == 0, done.stderr
+    assert "did you mean 'crossbridge_coverage'?" in done.stderr
+
+
+def test_disabled_distribution_loads_no_instrumentor():
+    """CROSSBRIDGE_OTEL_ENABLED=false: not even the contrib threading instrumentation is applied."""
+    probe = ("from opentelemetry.instrumentation.threading import ThreadingInstrumentor\n"
+             "print(ThreadingInstrumentor().is_instrumented_by_opentelemetry)")
+    assert _instrumented(probe).stdout.strip() == "True"
+    assert _instrumented(probe, CROSSBRIDGE_OTEL_ENABLED="false").stdout.strip() == "False"
+
+
+def test_local_output_gets_a_run_id_the_children_inherit(tmp_path):
+    """With a local output file the distro puts CROSSBRIDGE_OTEL_RUN_ID in the environment; a set one is kept."""
+    code = "import os; print(os.environ.get('CROSSBRIDGE_OTEL_RUN_ID', ''))"
+    made = _instrumented(code, CROSSBRIDGE_OTEL_LOCAL_OUTPUT=str(tmp_path / "t.jsonl")).stdout.strip()
+    assert made and made.endswith(tuple("0123456789"))
+    assert _instrumented(code, CROSSBRIDGE_OTEL_LOCAL_OUTPUT=str(tmp_path / "t.jsonl"),
+                         CROSSBRIDGE_OTEL_RUN_ID="ci-7").stdout.strip() == "ci-7"
+    assert _instrumented(code).stdout.strip() == ""
