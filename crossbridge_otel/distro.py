@@ -4,6 +4,13 @@ Defaults (each only when the user has not set it): OTLP exporters for traces, lo
 ``http/protobuf``, and service name ``crossbridge``. It also contains a failing instrumentor so that one
 area failing to load never stops the others (``opentelemetry-instrument`` itself stops at the first one).
 
+Start-up checks: the standard ``OTEL_*`` variables we rely on are checked (:mod:`crossbridge_otel.otel_env`: unknown
+exporter, protocol, sampler or instrumentation names, misspelt variable names), one warning each with "did you
+mean"; our own ``CROSSBRIDGE_OTEL_*`` are checked by the configurator. With ``CROSSBRIDGE_OTEL_ENABLED=false``
+no instrumentor is loaded at all (ours or the contrib ones). With ``CROSSBRIDGE_OTEL_LOCAL_OUTPUT`` set, a new
+``CROSSBRIDGE_OTEL_RUN_ID`` is put in the environment unless one is there, so the processes CrossBridge starts
+write their lines as part of the same run.
+
 Start-up: an instrumentor is loaded when what it instruments is first imported, not before. Our area
 instrumentors wait for the first CrossBridge package (``core``, ``adapters``, ``services``, ``cli``,
 ``persistence``), the contrib ones for their library (``psycopg2``, ``requests``, ...). Either way the
@@ -14,15 +21,18 @@ never imports them pays nothing for them.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
+import time
 from typing import Any
 
 from opentelemetry.instrumentation.dependencies import DependencyConflictError
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 
-from crossbridge_otel import libraries
-from crossbridge_otel._guard import report_failure
+from crossbridge_otel import libraries, otel_env
+from crossbridge_otel import settings as settings_mod
+from crossbridge_otel._guard import contained, report_failure
 from crossbridge_otel.patching import importhooks as hooks
 
 __all__ = ["DEFAULTS", "CrossBridgeDistro"]
@@ -63,16 +73,35 @@ def _names_service(resource_attributes: str) -> bool:
     return any(pair.partition("=")[0].strip() == "service.name" for pair in resource_attributes.split(","))
 
 
+_log = logging.getLogger("crossbridge_otel")
+
+
+def new_run_id() -> str:
+    """A readable, sortable run id: UTC start time and the pid of the process that began the run."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
+
+
 class CrossBridgeDistro(BaseDistro):  # type: ignore[misc]
     """Sets environment defaults; see the module docstring."""
+
+    _enabled = True
 
     def _configure(self, **kwargs: Any) -> None:
         for name, value in {**DEFAULTS, **libraries.ENV_DEFAULTS}.items():
             os.environ.setdefault(name, value)
         if not _names_service(os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")):
             os.environ.setdefault("OTEL_SERVICE_NAME", "crossbridge")
+        with contained("start-up settings check"):
+            ours = settings_mod.load(warn=False)  # the configurator warns about our own variables
+            self._enabled = bool(ours.enabled)
+            if self._enabled and ours.local_output and not ours.run_id:
+                os.environ["CROSSBRIDGE_OTEL_RUN_ID"] = new_run_id()
+            for problem in otel_env.check(os.environ):
+                _log.warning("crossbridge-otel settings: %s", problem)
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
+        if not self._enabled:
+            return  # CROSSBRIDGE_OTEL_ENABLED=false: no patches at all, contrib ones included
         modules = waits_for(entry_point.name)
         if modules and not any(name in sys.modules for name in modules):
             self._load_on_import(entry_point, modules, kwargs)

@@ -95,9 +95,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_queue_size", "int", 4096,
             "Spans (and, separately, log records) held for export; beyond it new ones are dropped and counted."),
     Setting("local_output", "str", "",
-            "Write every span, log record and metric as OTLP JSON lines to this file (no collector needed)."),
+            "Also write telemetry to this file, one span, log record or metric point per line (OTLP JSON, "
+            "no collector needed); appended to, each run told apart by `crossbridge.run.id`. Read it with "
+            "`crossbridge-otel show` or `crossbridge-otel report`."),
+    Setting("run_id", "str", "",
+            "The `crossbridge.run.id` of the local output file's lines. Empty: set at start-up to a new id that "
+            "the processes CrossBridge starts inherit; set it yourself (e.g. to the CI job id) to make several "
+            "commands one run."),
     Setting("summary", "bool", False,
-            "Print a tree of the process's spans and the drop counts to stderr at exit."),
+            "Print the process's traces to stderr at exit (the tree, or per span name counts and p50/p95 when "
+            "there are many) and the drop counts."),
     Setting("logs", "bool", True, "Bridge CrossBridge's log records into OpenTelemetry log records."),
     Setting("per_event_spans", "bool", False,
             "A span per high-frequency event (MetricsCollector.collect, WebDriver commands) instead of counts "

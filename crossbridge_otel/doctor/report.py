@@ -2,12 +2,25 @@
 
 It applies the distro's defaults, instruments every enabled CrossBridge area with non-exporting providers,
 imports each target module (guarded; with ``CROSSBRIDGE_HOOKS_ENABLED=false`` unless the user set it, so
-``core.orchestration`` does not connect to a database at import), and reports:
+``core.orchestration`` does not connect to a database at import), and reports, first line a verdict::
 
-- the effective configuration (settings with their source, exporters, endpoint) and settings warnings;
-- whether the configured OTLP endpoint answers;
-- every target's status (patched, waiting, module missing, attribute missing, failed with reason, disabled);
-- the audit table and health checks, when those parts are installed.
+    OK: 175 of 176 targets patched; 1 failed in CrossBridge itself; exporting to http://localhost:4318 (OTLP): reachable
+
+Exit codes (:mod:`crossbridge_otel.doctor.verdict`):
+
+- ``0`` healthy (``OK``): every target patched, except those whose CrossBridge module fails to import by itself or
+  that belong to a library not installed here; every destination takes telemetry; no settings warnings.
+- ``1`` degraded (``DEGRADED``): telemetry flows, but less than configured: a settings warning (ours or a
+  standard ``OTEL_*`` one), a target that failed or drifted, an instrumentor that failed to load, one of several
+  destinations unreachable or unwritable, an unhealthy health check.
+- ``2`` broken (``BROKEN``) or off (``DISABLED``): nothing would be traced or nothing would arrive: CrossBridge not
+  importable, ``CROSSBRIDGE_OTEL_ENABLED=false``, no destination at all, or none that answers / can be written.
+  (argparse's usage errors also exit 2.)
+
+The rest: each destination (OTLP endpoints probed, ``none`` said as such, the local output file checked for
+writing), settings with their source and every settings warning, each instrumentor's load state, every target's
+status grouped by state and reason (``-v``: one line each), the health checks and the audit table.
+``--json`` prints the same data as JSON, only JSON, on stdout.
 """
 
 from __future__ import annotations
@@ -22,18 +35,23 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
+from crossbridge_otel import otel_env
 from crossbridge_otel import settings as settings_mod
 from crossbridge_otel.distro import DEFAULTS
+from crossbridge_otel.doctor.render import render
+from crossbridge_otel.doctor.verdict import CROSSBRIDGE_PACKAGES, verdict
 from crossbridge_otel.export.pipeline import exporter_names, otlp_protocol
 from crossbridge_otel.patching import status
 from crossbridge_otel.patching.status import State
 from crossbridge_otel.redaction import redact
 
-__all__ = ["collect", "render"]
+__all__ = ["collect", "local_output_state", "probe_endpoint", "render"]
 
 _OUR_PREFIX = "crossbridge_"
+SIGNALS = ("traces", "logs", "metrics")
 
 
 def _effective_environ() -> dict[str, str]:
@@ -45,15 +63,15 @@ def _effective_environ() -> dict[str, str]:
     return env
 
 
-def _endpoint(env: Mapping[str, str]) -> tuple[str, str]:
-    protocol = otlp_protocol("traces", env)
-    specific = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+def _endpoint(signal: str, env: Mapping[str, str]) -> tuple[str, str]:
+    protocol = "grpc" if otlp_protocol(signal, env) == "grpc" else "http/protobuf"
+    specific = env.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
     if specific:
         return protocol, specific
     base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     if protocol == "grpc":
         return protocol, base or "http://localhost:4317"
-    return protocol, (base.rstrip("/") if base else "http://localhost:4318") + "/v1/traces"
+    return protocol, (base.rstrip("/") if base else "http://localhost:4318") + f"/v1/{signal}"
 
 
 def probe_endpoint(protocol: str, url: str, timeout: float = 1.0) -> tuple[bool, str]:
@@ -66,17 +84,66 @@ def probe_endpoint(protocol: str, url: str, timeout: float = 1.0) -> tuple[bool,
             with socket.create_connection((host, port), timeout=timeout):
                 return True, f"TCP connection to {host}:{port} accepted"
         except OSError as exc:
-            return False, f"{host}:{port}: {exc}"
+            return False, f"{host}:{port}: {exc.strerror or exc}"
     request = urllib.request.Request(
         url, data=b"", method="POST", headers={"Content-Type": "application/x-protobuf"}
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return True, f"HTTP {response.status} from {redact(url)}"
+            return True, f"HTTP {response.status}"
     except urllib.error.HTTPError as exc:
-        return exc.code < 500, f"HTTP {exc.code} from {redact(url)}"
+        return exc.code < 500, f"HTTP {exc.code}"
     except (OSError, ValueError) as exc:
-        return False, f"{redact(url)}: {getattr(exc, 'reason', exc)}"
+        reason = getattr(exc, "reason", exc)
+        return False, str(getattr(reason, "strerror", None) or reason)
+
+
+def local_output_state(path: str) -> tuple[bool, str]:
+    """Can ``CROSSBRIDGE_OTEL_LOCAL_OUTPUT`` be written? (Checked without creating anything.)"""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        return False, "NOT writable: it is a directory"
+    if target.exists():
+        if os.access(target, os.W_OK):
+            return True, "writable (appended to)"
+        return False, "NOT writable: permission denied"
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return False, f"NOT writable: {parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return False, f"NOT writable: {parent} is not writable"
+    return True, "will be created"
+
+
+def _destinations(env: Mapping[str, str], local_output: str) -> list[dict[str, Any]]:
+    """Where telemetry would go: OTLP endpoints (probed once each), the console, the local output file."""
+    destinations: list[dict[str, Any]] = []
+    otlp: dict[tuple[str, str], dict[str, Any]] = {}
+    for signal in SIGNALS:
+        names = [n for n in exporter_names(signal, env) if n in otel_env.EXPORTERS]
+        if "otlp" in names:
+            protocol, url = _endpoint(signal, env)
+            parsed = urllib.parse.urlparse(url if "://" in url else f"http://{url}")
+            base = f"{parsed.scheme}://{parsed.netloc}"
+            entry = otlp.get((protocol, base))
+            if entry is None:
+                answers, detail = probe_endpoint(protocol, url)
+                entry = otlp[(protocol, base)] = {
+                    "kind": "otlp", "signals": [], "protocol": protocol, "where": redact(base),
+                    "url": redact(url), "ok": answers, "detail": detail,
+                }
+                destinations.append(entry)
+            entry["signals"].append(signal)
+        if "console" in names:
+            destinations.append({"kind": "console", "signals": [signal], "where": "stdout", "ok": True,
+                                 "detail": "printed on the process's stdout"})
+    if local_output:
+        ok, detail = local_output_state(local_output)
+        destinations.append({"kind": "file", "signals": list(SIGNALS), "where": local_output, "ok": ok,
+                             "detail": detail})
+    return destinations
 
 
 def _instrumentor_entry_points() -> list[Any]:
@@ -85,7 +152,7 @@ def _instrumentor_entry_points() -> list[Any]:
     return [ep for ep in entry_points(group="opentelemetry_instrumentor") if ep.name.startswith(_OUR_PREFIX)]
 
 
-def _instrument_all(env: Mapping[str, str], loaded: dict[str, str]) -> list[Any]:
+def _instrument_all(env: Mapping[str, str], loaded: dict[str, str], enabled: bool) -> list[Any]:
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.trace import TracerProvider
@@ -104,11 +171,15 @@ def _instrument_all(env: Mapping[str, str], loaded: dict[str, str]) -> list[Any]
             loaded[ep.name] = f"failed to load: {type(exc).__name__}: {exc}"
             continue
         targets = getattr(cls, "targets", ())
-        if ep.name in disabled or "*" in disabled:
-            loaded[ep.name] = "disabled by OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+        area = getattr(cls, "area", ep.name)
+        why = (
+            "CROSSBRIDGE_OTEL_ENABLED=false" if not enabled
+            else "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS" if ep.name in disabled or "*" in disabled else ""
+        )
+        if why:
+            loaded[ep.name] = f"not loaded: {why}"
             for t in targets:
-                status.record(getattr(cls, "area", ep.name), t.module, t.qualname, t.span, State.DISABLED,
-                              "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS")
+                status.record(area, t.module, t.qualname, t.span, State.DISABLED, why)
             continue
         try:
             instance = cls()
@@ -124,9 +195,7 @@ def _module_exists(name: str) -> bool:
     """Whether ``name`` can be found, importing at most its parent packages."""
     try:
         return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError, SyntaxError):
-        return False
-    except Exception:
+    except Exception:  # ImportError, ValueError, or a parent package failing at import: not found here
         return False
 
 
@@ -141,56 +210,90 @@ def _import_targets(modules: list[str]) -> dict[str, str]:
     return outcomes
 
 
-def collect(import_targets: bool = True) -> dict[str, Any]:
-    """Gather the whole report as plain data (the ``--json`` output)."""
-    env = _effective_environ()
-    loaded_settings = settings_mod.load(env, warn=False)
-    warnings = list(loaded_settings.warnings)
-    hooks_value = os.environ.get("CROSSBRIDGE_HOOKS_ENABLED")
-    if (hooks_value or "").strip().lower() != "false":
-        warnings.append(
-            "CROSSBRIDGE_HOOKS_ENABLED is not set to false: importing core.orchestration makes CrossBridge "
-            "connect to its hard-coded database at import time, with no timeout (set "
-            "CROSSBRIDGE_HOOKS_ENABLED=false, or CROSSBRIDGE_DB_URL to a reachable database)"
-        )
-    if hooks_value is None:
-        os.environ["CROSSBRIDGE_HOOKS_ENABLED"] = "false"  # for doctor's own imports only
-    loaded: dict[str, str] = {}
-    instances = _instrument_all(env, loaded)
-    modules = sorted({t.module for inst in instances for t in getattr(inst, "targets", ())})
-    imports = _import_targets(modules) if import_targets else {}
-    targets = []
+def _target_rows(imports: Mapping[str, str]) -> list[dict[str, Any]]:
+    rows = []
     for entry in status.snapshot():
         row = asdict(entry)
         row["state"] = entry.state.value
         if entry.state == State.WAITING and not _module_exists(entry.module):
             row["state"] = State.MODULE_MISSING.value
             row["detail"] = imports.get(entry.module, "") or "not found on sys.path"
-        targets.append(row)
-    sections = _optional_sections()  # the audit reads the live instrumentation state: before uninstrumenting
+        row["crossbridge"] = entry.module.split(".")[0] in CROSSBRIDGE_PACKAGES
+        rows.append(row)
+    return rows
+
+
+def _consistent_audit(audit: list[dict[str, Any]], targets: list[dict[str, Any]]) -> None:
+    """The audit's 'traced' column from the same target states and reasons the targets list shows."""
+    by_module: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in targets:
+        by_module.setdefault((row["area"], row["module"]), []).append(row)
+    for entry in audit:
+        rows = by_module.get((entry.get("area", ""), entry.get("module", "")), [])
+        bad = [r for r in rows if r["state"] != State.PATCHED.value]
+        if not bad or entry.get("traced_ok"):
+            continue
+        first = bad[0]
+        reason = f"{first['state']}: {first['detail']}" if first["detail"] else first["state"]
+        patched = len(rows) - len(bad)
+        entry["traced"] = f"{patched}/{len(rows)} spans; {reason}" if patched else reason
+
+
+def collect(import_targets: bool = True) -> dict[str, Any]:
+    """Gather the whole report as plain data (the ``--json`` output), verdict included."""
+    env = _effective_environ()
+    loaded_settings = settings_mod.load(env, warn=False)
+    warnings = [*loaded_settings.warnings, *otel_env.check(env)]
+    notes = []
+    hooks_value = os.environ.get("CROSSBRIDGE_HOOKS_ENABLED")
+    if (hooks_value or "").strip().lower() != "false":
+        notes.append(
+            "CROSSBRIDGE_HOOKS_ENABLED is not set to false: importing core.orchestration makes CrossBridge "
+            "connect to its hard-coded database at import time, with no timeout (set "
+            "CROSSBRIDGE_HOOKS_ENABLED=false, or CROSSBRIDGE_DB_URL to a reachable database)"
+        )
+    if hooks_value is None:
+        os.environ["CROSSBRIDGE_HOOKS_ENABLED"] = "false"  # for doctor's own imports only
+    enabled = bool(loaded_settings.enabled)
+    loaded: dict[str, str] = {}
+    instances = _instrument_all(env, loaded, enabled)
+    modules = sorted({t.module for inst in instances for t in getattr(inst, "targets", ())})
+    imports = _import_targets(modules) if import_targets else {}
+    targets = _target_rows(imports)
+    sections = _optional_sections() if enabled else {}  # the audit reads the live state: before uninstrumenting
+    if "audit" in sections:
+        _consistent_audit(sections["audit"], targets)
     for inst in instances:
         try:
             inst.uninstrument()
         except Exception as exc:
             warnings.append(f"uninstrumenting {type(inst).__name__} failed: {exc}")
-    protocol, url = _endpoint(env)
-    reachable, probe = probe_endpoint(protocol, url)
+    destinations = _destinations(env, str(loaded_settings.local_output)) if enabled else []
+    first_otlp = next((d for d in destinations if d["kind"] == "otlp"), None)
     report: dict[str, Any] = {
         "version": _version(),
         "python": sys.version.split()[0],
+        "enabled": enabled,
         "settings": {
             s.env: {"value": loaded_settings.values[s.key], "source": loaded_settings.sources[s.key]}
             for s in settings_mod.SETTINGS
         },
-        "exporters": {sig: exporter_names(sig, env) for sig in ("traces", "logs", "metrics")},
-        "endpoint": {"protocol": protocol, "url": redact(url), "answers": reachable, "detail": probe},
+        "exporters": {sig: exporter_names(sig, env) for sig in SIGNALS},
+        "destinations": destinations,
+        "endpoint": {
+            "protocol": first_otlp["protocol"], "url": first_otlp["url"], "answers": first_otlp["ok"],
+            "detail": first_otlp["detail"],
+        } if first_otlp else {"protocol": "", "url": "", "answers": None, "detail": "no signal exports over OTLP"},
+        "summary_at_exit": bool(loaded_settings.summary),
         "service_name": env.get("OTEL_SERVICE_NAME", ""),
         "instrumentors": loaded,
         "warnings": warnings,
+        "notes": notes,
         "targets": targets,
         "imports": imports,
     }
     report.update(sections)
+    report["verdict"] = verdict(report)
     return report
 
 
@@ -206,7 +309,6 @@ def _optional_sections() -> dict[str, Any]:
         audit = importlib.import_module("crossbridge_otel.doctor.audit")
         rows = audit.audit_rows()
         sections["audit"] = [asdict(r) if hasattr(r, "__dataclass_fields__") else r for r in rows]
-        sections["audit_text"] = audit.render_audit(rows)
     except ModuleNotFoundError:
         pass
     except Exception as exc:
@@ -221,52 +323,3 @@ def _optional_sections() -> dict[str, Any]:
     except Exception as exc:
         sections["health_error"] = f"{type(exc).__name__}: {exc}"
     return sections
-
-
-def render(report: Mapping[str, Any]) -> str:
-    """The human-readable report."""
-    lines = [f"crossbridge-otel doctor {report['version']} (Python {report['python']})", ""]
-    endpoint = report["endpoint"]
-    answer = "answers" if endpoint["answers"] else "DOES NOT ANSWER"
-    lines += [
-        "Export",
-        f"  service.name   {report['service_name']}",
-        *(f"  {sig:<14} {', '.join(names) or 'none'}" for sig, names in report["exporters"].items()),
-        f"  endpoint       {endpoint['url']} ({endpoint['protocol']}): {answer} - {endpoint['detail']}",
-        "",
-        "Settings (non-default values)",
-    ]
-    changed = [(k, v) for k, v in report["settings"].items() if v["source"] != "default"]
-    lines += [f"  {k} = {v['value']!r} ({v['source']})" for k, v in changed] or ["  all defaults"]
-    lines += ["", "Instrumentors"]
-    lines += [f"  {name:<28} {state}" for name, state in sorted(report["instrumentors"].items())]
-    if report["warnings"]:
-        lines += ["", "Warnings"] + [f"  ! {w}" for w in report["warnings"]]
-    rows = report["targets"]
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["state"]] = counts.get(row["state"], 0) + 1
-    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    lines += ["", f"Targets ({len(rows)}: {summary})"]
-    width = max((len(f"{r['module']}.{r['qualname']}") for r in rows), default=10)
-    for row in rows:
-        name = f"{row['module']}.{row['qualname']}"
-        detail = f"  ({row['detail']})" if row["detail"] and row["state"] != "patched" else ""
-        lines.append(f"  {row['area']:<13} {name:<{width}}  {row['span']:<34} {row['state']}{detail}")
-    if "health" in report:
-        lines += ["", "Health checks"]
-        for check in report["health"]:
-            state = "healthy" if check["healthy"] else "UNHEALTHY"
-            detail = " ".join(str(check["detail"]).split())
-            lines.append(f"  {check['name']:<13} {state:<9} {check['duration_s'] * 1000:7.1f} ms  {detail}")
-        if not report["health"]:
-            lines.append(
-                "  none configured (set CROSSBRIDGE_OTEL_HEALTH_POSTGRES, CROSSBRIDGE_OTEL_HEALTH_INFLUXDB or "
-                "CROSSBRIDGE_OTEL_HEALTH_COVERAGE_DB)"
-            )
-    if report.get("audit_text"):
-        lines += ["", "Audit", report["audit_text"]]
-    for key in ("audit_error", "health_error"):
-        if report.get(key):
-            lines += ["", f"{key}: {report[key]}"]
-    return "\n".join(lines) + "\n"

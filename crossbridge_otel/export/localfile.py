@@ -1,14 +1,30 @@
-"""A local OTLP JSON lines file: one export request per line, IDs in hex as the OTLP JSON spec says.
+"""``CROSSBRIDGE_OTEL_LOCAL_OUTPUT``: telemetry in a file, one span, log record or metric point per line.
 
-Used for the no-collector default of the demo (``CROSSBRIDGE_OTEL_LOCAL_OUTPUT``) and readable with the
-collector's own ``otlpjsonfile`` receiver. Imported only on an export worker thread.
+Each line is a complete OTLP JSON export request (the OTLP/JSON encoding, trace and span IDs in hex) holding
+exactly one record with its resource and scope, so ``grep`` and ``jq`` work line by line, the collector's
+``otlpjsonfile`` receiver can replay the file into a backend later, and ``crossbridge-otel show`` / ``report``
+redraw it::
+
+    jq -c '.resourceSpans[]?.scopeSpans[].spans[] | {name, status}' telemetry.jsonl
+
+Runs: the file is appended to, never truncated, so nothing a run wrote is lost; every line's resource carries
+``crossbridge.run.id`` (``CROSSBRIDGE_OTEL_RUN_ID``, which the distro sets at start-up and the processes
+CrossBridge starts inherit). ``crossbridge-otel show`` lists the runs a file holds.
+
+A file that cannot be written gives one warning line (no traceback) and what was meant for it is counted as
+dropped (``export_failed``). Imported only on an export worker thread.
 """
 
 from __future__ import annotations
 
 import base64
+import errno
 import json
+import logging
+import os
 import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict
@@ -16,14 +32,21 @@ from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-__all__ = ["JsonLinesExporter"]
+__all__ = ["RUN_ATTRIBUTE", "JsonLinesExporter", "split_request"]
 
+RUN_ATTRIBUTE = "crossbridge.run.id"
 _ID_KEYS = {"traceId", "spanId", "parentSpanId"}
+_METRIC_KINDS = ("gauge", "sum", "histogram", "exponentialHistogram", "summary")
 _lock = threading.Lock()
+_warned: set[str] = set()
+_log = logging.getLogger("crossbridge_otel")
+# Used when the distro did not set CROSSBRIDGE_OTEL_RUN_ID (a pipeline configured in code): one run per process.
+_PROCESS_RUN = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
 
 
 class _Result:
-    name = "SUCCESS"
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
 def _hex_ids(value: Any) -> Any:
@@ -37,12 +60,45 @@ def _hex_ids(value: Any) -> Any:
     return value
 
 
+def _with_run(resource: dict[str, Any], run: str) -> dict[str, Any]:
+    attributes = [a for a in resource.get("attributes", []) if a.get("key") != RUN_ATTRIBUTE]
+    attributes.append({"key": RUN_ATTRIBUTE, "value": {"stringValue": run}})
+    return {**resource, "attributes": attributes}
+
+
+def _metric_points(metric: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The metric once per data point, each copy holding just that point."""
+    for kind in _METRIC_KINDS:
+        data = metric.get(kind)
+        if data is not None:
+            for point in data.get("dataPoints", []):
+                yield {**metric, kind: {**data, "dataPoints": [point]}}
+            return
+
+
+def split_request(request: dict[str, Any], run: str | None = None) -> Iterator[dict[str, Any]]:
+    """One OTLP JSON request per record of ``request`` (spans, log records, metric data points)."""
+    for top, scopes, records in (
+        ("resourceSpans", "scopeSpans", "spans"),
+        ("resourceLogs", "scopeLogs", "logRecords"),
+        ("resourceMetrics", "scopeMetrics", "metrics"),
+    ):
+        for res in request.get(top, []):
+            resource = _with_run(res.get("resource", {}), run) if run else res.get("resource", {})
+            for scope in res.get(scopes, []):
+                for record in scope.get(records, []):
+                    singles = _metric_points(record) if records == "metrics" else iter([record])
+                    for single in singles:
+                        yield {top: [{**res, "resource": resource, scopes: [{**scope, records: [single]}]}]}
+
+
 class JsonLinesExporter:
-    """Appends OTLP JSON export requests for one signal to ``path``."""
+    """Appends one OTLP JSON line per span, log record or metric point of one signal to ``path``."""
 
     def __init__(self, path: str, signal: str) -> None:
         self.path = path
         self.signal = signal
+        self.run = os.environ.get("CROSSBRIDGE_OTEL_RUN_ID", "").strip() or _PROCESS_RUN
 
     def export(self, batch: Any) -> Any:
         if self.signal == "traces":
@@ -51,10 +107,42 @@ class JsonLinesExporter:
             message = encode_logs(batch)
         else:
             message = encode_metrics(batch)
-        line = json.dumps(_hex_ids(MessageToDict(message)), separators=(",", ":"))
-        with _lock, open(self.path, "a", encoding="utf-8") as out:
-            out.write(line + "\n")
-        return _Result()
+        request = _hex_ids(MessageToDict(message))
+        text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in split_request(request, self.run))
+        try:
+            self._append(text.encode("utf-8"))
+        except OSError as exc:
+            self._warn_once(exc)
+            return _Result("FAILURE")
+        return _Result("SUCCESS")
+
+    def _append(self, data: bytes) -> None:
+        # One O_APPEND write per batch: lines from the processes of one run sharing the file never interleave.
+        directory = os.path.dirname(self.path)
+        if directory:
+            try:
+                os.makedirs(directory, exist_ok=True)
+            except FileExistsError:  # a file where a directory should be: say that, not "File exists"
+                raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), directory) from None
+        with _lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+            finally:
+                os.close(fd)
+
+    def _warn_once(self, exc: OSError) -> None:
+        with _lock:
+            if self.path in _warned:
+                return
+            _warned.add(self.path)
+        reason = exc.strerror or str(exc)
+        _log.warning(
+            "crossbridge-otel: cannot write CROSSBRIDGE_OTEL_LOCAL_OUTPUT=%s (%s); what was meant for it is "
+            "dropped and counted", self.path, reason,
+        )
 
     def shutdown(self) -> None:
         pass

@@ -1,62 +1,100 @@
-"""A terminal summary of the process's spans at exit: the trace tree, durations and error statuses."""
+"""``CROSSBRIDGE_OTEL_SUMMARY``: the process's traces on stderr at exit, drawn like ``crossbridge-otel show``.
+
+Up to :data:`TREE_LIMIT` spans: the trees, with durations, errors and retry events. Beyond: one line per span
+name (count, errors, p50/p95/max) and the number of traces folded. Every span is counted, however many there
+are; the per-name durations are a bounded sample past 10,000 per name, and the trees keep the first 2,000 spans.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
-from typing import Any, TextIO
+from typing import TextIO
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import StatusCode
 
-__all__ = ["SummaryProcessor"]
+from crossbridge_otel.view.records import Event, Span, build_traces
+from crossbridge_otel.view.stats import NameStats
+from crossbridge_otel.view.terminal import aggregate_lines, trace_lines
 
-_MAX_SPANS = 2000
+__all__ = ["TREE_LIMIT", "SummaryProcessor", "to_view_span"]
+
+TREE_LIMIT = 200  # more spans than this and the summary aggregates
+_MAX_SPANS = 2000  # spans kept for drawing trees
+_MAX_TRACE_IDS = 1_000_000  # past this the trace count is a lower bound ("at least")
+_WIDTH = 160
+
+
+def to_view_span(span: ReadableSpan) -> Span:
+    """An SDK span as the plain record ``crossbridge_otel.view`` draws."""
+    context = span.context
+    parent = span.parent
+    return Span(
+        trace_id=f"{context.trace_id:032x}" if context else "",
+        span_id=f"{context.span_id:016x}" if context else "",
+        parent_id=f"{parent.span_id:016x}" if parent else "",
+        name=span.name,
+        start_ns=span.start_time or 0,
+        end_ns=span.end_time or 0,
+        status=span.status.status_code.name,
+        message=span.status.description or "",
+        attributes=dict(span.attributes or {}),
+        events=[Event(e.name, e.timestamp or 0, dict(e.attributes or {})) for e in span.events],
+    )
 
 
 class SummaryProcessor(SpanProcessor):
-    """Keeps up to 2,000 ended spans and prints them as trees."""
+    """Counts every ended span, keeps the first 2,000 for trees, and renders the summary."""
 
-    def __init__(self) -> None:
-        self._spans: list[ReadableSpan] = []
+    def __init__(self, tree_limit: int = TREE_LIMIT) -> None:
         self._lock = threading.Lock()
-        self.overflow = 0
+        self._tree_limit = tree_limit
+        self._spans: list[ReadableSpan] = []
+        self._trace_ids: set[int] = set()
+        self._names: dict[str, NameStats] = {}
+        self.total = 0
+
+    @property
+    def overflow(self) -> int:
+        """Spans counted but not kept for trees."""
+        return self.total - len(self._spans)
 
     def on_end(self, span: ReadableSpan) -> None:
+        duration = ((span.end_time or 0) - (span.start_time or 0)) / 1e6
+        error = span.status.status_code == StatusCode.ERROR
         with self._lock:
+            self.total += 1
+            if span.context is not None and len(self._trace_ids) < _MAX_TRACE_IDS:
+                self._trace_ids.add(span.context.trace_id)
+            stats = self._names.get(span.name)
+            if stats is None:
+                stats = self._names[span.name] = NameStats(span.name)
+            stats.add(duration, error)
             if len(self._spans) < _MAX_SPANS:
                 self._spans.append(span)
-            else:
-                self.overflow += 1
 
-    def render(self) -> str:
+    def render(self, width: int = _WIDTH) -> str:
         with self._lock:
             spans = list(self._spans)
-        children: dict[Any, list[ReadableSpan]] = defaultdict(list)
-        ids = {s.context.span_id for s in spans if s.context is not None}
-        roots = []
-        for span in spans:
-            parent = span.parent.span_id if span.parent is not None else None
-            if parent in ids:
-                children[parent].append(span)
-            else:
-                roots.append(span)
-        traces = len({s.context.trace_id for s in spans if s.context})
-        lines = [f"crossbridge-otel: {len(spans)} spans in {traces} trace(s)"]
-
-        def walk(span: ReadableSpan, depth: int) -> None:
-            duration = ((span.end_time or 0) - (span.start_time or 0)) / 1e6
-            mark = "ERROR " + (span.status.description or "") if span.status.status_code == StatusCode.ERROR else "ok"
-            lines.append(f"{'  ' * depth}- {span.name}  {duration:.1f} ms  {mark}".rstrip())
-            for child in sorted(children.get(span.context.span_id if span.context else None, []),
-                                key=lambda s: s.start_time or 0):
-                walk(child, depth + 1)
-
-        for root in sorted(roots, key=lambda s: s.start_time or 0):
-            walk(root, 1)
-        if self.overflow:
-            lines.append(f"  ... {self.overflow} more spans not shown")
+            total, traces = self.total, len(self._trace_ids)
+            names = sorted(self._names.values(), key=lambda s: (-s.total_ms, s.name))
+            errors = sum(s.errors for s in names)
+        at_least = "at least " if traces >= _MAX_TRACE_IDS else ""
+        failed = f", {errors} with errors" if errors else ""
+        lines = [f"crossbridge-otel: {total} spans in {at_least}{traces} trace(s){failed}"]
+        if total <= self._tree_limit:
+            for trace in build_traces(to_view_span(s) for s in spans)[0]:
+                lines += trace_lines(trace, width)
+        else:
+            lines.append(f"  folded {at_least}{traces} trace(s) into {len(names)} span names:")
+            lines += aggregate_lines(names, width, limit=30)
         return "\n".join(lines) + "\n"
 
     def print(self, stream: TextIO) -> None:
         stream.write(self.render())
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
