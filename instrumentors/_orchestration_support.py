@@ -1,18 +1,19 @@
 """The shapes of ``core.orchestration`` the plain target table cannot express, for :mod:`.orchestration`.
 
-- :class:`OrchestrationTarget` declares them on the row (``shape=``), read by ``OrchestrationInstrumentor._wrap``;
-- ``shape="phases"`` (:func:`phase_switching`): CrossBridge's status update switches the phase children of the
-  migration run being traced (:func:`phased_run` is the run's invoker); it has no span of its own;
-- ``shape="joins_recursion"`` (:func:`joining`): a call made while the row's own span is current (the batch
-  orchestrator retries a task by calling ``_execute_task`` from inside itself) runs inside that span;
+- :class:`PhaseSwitch` rows: CrossBridge's status update switches the phase children of the migration run being
+  traced (:class:`PhasedRun` is the run's invoker); the row has no span of its own;
+- :class:`JoinsRecursion` rows: a call made while the row's own span is current (the batch orchestrator retries a
+  task by calling ``_execute_task`` from inside itself) runs inside that span;
 - :func:`judged` / :func:`judgement`: attributes and the swallowed failure read from the arguments *and*
   the result (the outcome of a row only sees the result).
 
+Each row type says how it is wrapped in its own :meth:`~crossbridge_otel.patching.targets.Target.wrap`.
 Everything on the application's call path is behind the guard.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -23,25 +24,16 @@ from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.trace import Span
 
-from crossbridge_otel._guard import report_failure
-from crossbridge_otel.patching.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg
+from crossbridge_otel._guard import guarded
+from crossbridge_otel.patching.invokers import AfterCall, Invoker, InvokerEnv, InvokerSpec, call_next
+from crossbridge_otel.patching.readers import arg, enum_text
+from crossbridge_otel.patching.targets import Attrs, Engine, Failure, Target
 from crossbridge_otel.patching.wrapping import ORIGINAL_ATTR, SWITCH, Binding, mark_failure
 
-from ._support import after_call, enum_value
-
-__all__ = ["PHASES", "OrchestrationTarget", "joined", "joining", "judged", "judgement", "phase_switching",
-           "phased_run"]
+__all__ = ["PHASES", "JoinsRecursion", "PhaseSwitch", "PhasedRun", "hand_over", "joined", "judged", "judgement"]
 
 PHASES = ("validating", "analyzing", "transforming", "generating", "committing")
 JudgeFn = Callable[[tuple[Any, ...], dict[str, Any], Any], tuple[Attrs, Failure]]
-
-
-@dataclass(frozen=True)
-class OrchestrationTarget(Target):
-    """A row whose shape the plain table cannot express (see the module docstring): ``shape`` is
-    ``"phases"`` or ``"joins_recursion"``."""
-
-    shape: str = ""
 
 
 # -- migration phases ----------------------------------------------------------------------------------
@@ -56,7 +48,7 @@ class _Phases:
         self.token: object | None = None
 
     def switch(self, binding: Binding, status: Any) -> None:
-        value = str(enum_value(status) or "").lower()
+        value = enum_text(status)
         if value == self.name:
             return
         self.close()
@@ -83,68 +75,100 @@ class _Phases:
 _current_run: ContextVar[_Phases | None] = ContextVar("crossbridge_otel_migration_run", default=None)
 
 
-def phased_run(outcome: Callable[[Any], Failure]) -> Callable[[Target, InvokerEnv], Invoker]:
+@dataclass(frozen=True)
+class PhasedRun(InvokerSpec):
     """The run's invoker: its phases are switchable during the call; the one still open at the end gets
     ``outcome(response)`` (the failure CrossBridge swallowed, if any)."""
 
-    def factory(target: Target, env: InvokerEnv) -> Invoker:
-        def invoke(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
+    outcome: Callable[[Any], Failure]
+
+    def build(self, env: InvokerEnv, inner: Invoker | None) -> Invoker:
+        proceed = call_next(inner)
+        outcome = self.outcome
+
+        @guarded("migration phase spans", None)
+        def close(phases: _Phases, response: Any) -> None:
+            phases.close(outcome(response) if response is not None else None)
+
+        def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
             phases = _Phases(span)
             token = _current_run.set(phases)
             response = None
             try:
-                response = original(*args, **kwargs)
+                response = proceed(original, args, kwargs, span)
                 return response
             finally:
                 _current_run.reset(token)
-                try:
-                    phases.close(outcome(response) if response is not None else None)
-                except Exception as exc:
-                    report_failure("migration phase spans", exc)
+                close(phases, response)
 
         return invoke
 
-    return factory
 
+@dataclass(frozen=True)
+class PhaseSwitch(Target):
+    """``_update_progress(self, callback, message, status, ...)``: switches the phase of the run being traced, then
+    runs CrossBridge's own (so its ``[status] message`` log record is inside the new phase). No span of its own."""
 
-def phase_switching(raw: Callable[..., Any], binding: Binding) -> Callable[..., Any]:
-    """``_update_progress(self, callback, message, status, ...)``: switch the phase, then CrossBridge's own (so
-    its ``[status] message`` log record is inside the new phase)."""
-    switch = SWITCH
+    def wrap(self, raw: Any, engine: Engine) -> Any:
+        if not callable(raw) or isinstance(raw, type):
+            return engine.wrapper(raw, self)
+        binding = engine.binding(self)
+        switch = SWITCH
+        move = guarded("migration phase spans", None)(_Phases.switch)
 
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        phases = _current_run.get()
-        if phases is not None and switch.on and binding.live:
-            try:
-                phases.switch(binding, arg(args, kwargs, 3, "status"))
-            except Exception as exc:
-                report_failure("migration phase spans", exc)
-        return raw(*args, **kwargs)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            phases = _current_run.get()
+            if phases is not None and switch.on and binding.live:
+                move(phases, binding, arg(args, kwargs, 3, "status"))
+            return raw(*args, **kwargs)
 
-    functools.update_wrapper(wrapper, raw)
-    setattr(wrapper, ORIGINAL_ATTR, raw)
-    return wrapper
+        functools.update_wrapper(wrapper, raw)
+        setattr(wrapper, ORIGINAL_ATTR, raw)
+        return wrapper
 
 
 # -- recursion joining the outer span -----------------------------------------------------------------
 
-# The span of the outermost call of a joins_recursion row on this thread, set by that row's invoker.
+# The span of the outermost call of a JoinsRecursion row on this thread, set by its invoker.
 joined: ContextVar[Span | None] = ContextVar("crossbridge_otel_joined", default=None)
 
 
-def joining(raw: Callable[..., Any], traced: Callable[..., Any]) -> Callable[..., Any]:
-    """``traced`` (the span wrapper), except for a call made while the span in :data:`joined` is current."""
-    current = trace_api.get_current_span
+@dataclass(frozen=True)
+class _Joins(InvokerSpec):
+    """Makes the row's span the one a recursive call joins, for the duration of the call."""
 
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        outer = joined.get()
-        if outer is not None and outer is current():
-            return raw(*args, **kwargs)
-        return traced(*args, **kwargs)
+    def build(self, env: InvokerEnv, inner: Invoker | None) -> Invoker:
+        proceed = call_next(inner)
 
-    functools.update_wrapper(wrapper, raw)
-    setattr(wrapper, ORIGINAL_ATTR, raw)
-    return wrapper
+        def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
+            token = joined.set(span)
+            try:
+                return proceed(original, args, kwargs, span)
+            finally:
+                joined.reset(token)
+
+        return invoke
+
+
+@dataclass(frozen=True)
+class JoinsRecursion(Target):
+    """A row whose calls made while its own span is current (a recursion) run inside that span, untraced."""
+
+    def wrap(self, raw: Any, engine: Engine) -> Any:
+        if not callable(raw) or isinstance(raw, type):
+            return engine.wrapper(raw, self)
+        traced = engine.wrapper(raw, dataclasses.replace(self, invokers=(_Joins(), *self.invokers)))
+        current = trace_api.get_current_span
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            outer = joined.get()
+            if outer is not None and outer is current():
+                return raw(*args, **kwargs)
+            return traced(*args, **kwargs)
+
+        functools.update_wrapper(wrapper, raw)
+        setattr(wrapper, ORIGINAL_ATTR, raw)
+        return wrapper
 
 
 # -- judged calls ---------------------------------------------------------------------------------------
@@ -153,15 +177,16 @@ def joining(raw: Callable[..., Any], traced: Callable[..., Any]) -> Callable[...
 _judged_failure: ContextVar[Failure] = ContextVar("crossbridge_otel_judged_failure", default=None)
 
 
-def judged(judge: JudgeFn) -> Callable[[Target, InvokerEnv], Invoker]:
-    """Invoker factory: ``judge(args, kwargs, result)`` gives attributes and the failure for :func:`judgement`."""
+def judged(judge: JudgeFn) -> AfterCall:
+    """The invoker of a judged row: ``judge(args, kwargs, result)`` gives attributes and the failure for
+    :func:`judgement`."""
+    return AfterCall(functools.partial(_judge, judge))
 
-    def read(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
-        attrs, failure = judge(args, kwargs, result)
-        span.set_attributes({k: v for k, v in attrs.items() if v is not None})
-        hand_over(failure)
 
-    return after_call(read)
+def _judge(judge: JudgeFn, span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
+    attrs, failure = judge(args, kwargs, result)
+    span.set_attributes({k: v for k, v in attrs.items() if v is not None})
+    hand_over(failure)
 
 
 def hand_over(failure: Failure) -> None:

@@ -1,10 +1,14 @@
-"""Profiling support: CrossBridge's own error text for swallowed failures, the links that keep the
-background flush thread's storage writes attached to the spans that produced their events, and the row type
-for the two shapes of ``core.profiling`` the plain table cannot express (:class:`ProfilingTarget`)."""
+"""Profiling support: CrossBridge's own error text for swallowed failures (:data:`last_error`, cleared before each
+call by :data:`CAPTURE`), the links that keep the background flush thread's storage writes attached to the spans
+that produced their events (:data:`LINK_EVENTS`), and the row type for the shapes of ``core.profiling`` the plain
+table cannot express (:class:`ProfilingTarget`)."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
+import inspect
 import logging
 import threading
 from collections import OrderedDict
@@ -15,15 +19,13 @@ from typing import Any
 from opentelemetry import trace as trace_api
 from opentelemetry.trace import Span, SpanContext
 
-from crossbridge_otel._guard import report_failure
-from crossbridge_otel.patching.targets import Attrs, Failure, Invoker, InvokerEnv, InvokerFactory, Target, arg
-from crossbridge_otel.patching.wrapping import ORIGINAL_ATTR, SWITCH, Binding, error_type, make_wrapper
-from crossbridge_otel.redaction import redact
+from crossbridge_otel._guard import guarded
+from crossbridge_otel.patching.invokers import BeforeCall
+from crossbridge_otel.patching.readers import arg, bounded
+from crossbridge_otel.patching.targets import Attrs, Engine, Target
+from crossbridge_otel.patching.wrapping import ORIGINAL_ATTR, SWITCH, Binding, bump, error_type, make_wrapper
 
-__all__ = [
-    "LINKS_ATTRIBUTE", "ProfilingTarget", "after", "building", "capturing", "contexts", "failed_false", "last_error",
-    "linking", "remembering",
-]
+__all__ = ["CAPTURE", "LINKS_ATTRIBUTE", "LINK_EVENTS", "ProfilingTarget", "contexts", "last_error", "remembering"]
 
 LINKS_ATTRIBUTE = "crossbridge.profiling.links"
 _MAX_LINKS = 128  # the SDK's default span link limit
@@ -33,17 +35,38 @@ _MAX_TEXT = 200
 
 @dataclass(frozen=True)
 class ProfilingTarget(Target):
-    """A profiling row that also says how the raw callable is shaped (read by ``ProfilingInstrumentor._wrap``).
+    """A profiling row that also says how the raw callable is shaped.
 
     ``prepare(raw)`` is what the engine wraps instead of ``raw`` (``MetricsCollector.collect`` first notes the
     span context of its event). ``builds=True`` marks a callable that *builds* the per-event callable
     (``ProfilingWebDriver._wrap_method(command, method)`` returns the function each WebDriver command runs):
     the builder itself is not traced; each callable it returns is counted under ``span`` (a span each with
-    per-event spans on), labelled with ``call_attributes`` read from the *builder's* arguments.
+    per-event spans on), labelled with ``call_attributes`` read from the *builder's* arguments. ``block=True``
+    marks a ``@contextmanager`` function (``context.profile``): the span covers the ``with`` block, not the
+    creation of the context manager.
     """
 
     prepare: Callable[[Callable[..., Any]], Callable[..., Any]] | None = None
     builds: bool = False
+    block: bool = False
+
+    def wrap(self, raw: Any, engine: Engine) -> Any:
+        if not callable(raw):
+            return engine.wrapper(raw, self)
+        if self.builds:
+            per_event = self.mode != "count" or engine.settings.per_event_spans
+            return _building(raw, self, functools.partial(_labelled, engine, self), per_event)
+        if self.prepare is not None:
+            return engine.wrapper(self.prepare(raw), self)
+        inner = getattr(raw, "__wrapped__", None)
+        if self.block and inspect.isgeneratorfunction(inner):
+            return contextlib.contextmanager(engine.wrapper(inner, self))
+        return engine.wrapper(raw, self)
+
+
+def _labelled(engine: Engine, target: Target, labels: Attrs) -> Binding:
+    """The engine's binding for ``target`` with fixed labels (uninstrument makes it a pass-through)."""
+    return engine.binding(dataclasses.replace(target, call_attributes=lambda args, kwargs: labels))
 
 
 # -- CrossBridge's own error text: the last ERROR record of its profiling loggers, per thread -----------
@@ -74,13 +97,8 @@ class _LastError(logging.Handler):
 last_error = _LastError()
 
 
-def failed_false(default: str) -> Callable[[Any], Failure]:
-    def outcome(result: Any) -> Failure:
-        if result is not False:
-            return None
-        return ("returned_false", last_error.peek() or default)
-
-    return outcome
+# Before a call whose swallowed failure CrossBridge logs: forget the last ERROR text of this thread.
+CAPTURE = BeforeCall(lambda span, args, kwargs: last_error.clear())
 
 
 # -- which span was current when each event was collected (for links from the flush thread) ----------
@@ -124,86 +142,37 @@ def remembering(collect: Callable[..., Any]) -> Callable[..., Any]:
     switch = SWITCH
     get_span = trace_api.get_current_span
 
+    @guarded("profiling collect context", None)
+    def note(event: Any) -> None:
+        context = get_span().get_span_context()
+        if context.is_valid:
+            contexts.remember(event, context)
+
     def wrapper(self: Any, event: Any, *args: Any, **kwargs: Any) -> Any:
         if switch.on:
-            try:
-                context = get_span().get_span_context()
-                if context.is_valid:
-                    contexts.remember(event, context)
-            except Exception as exc:
-                report_failure("profiling collect context", exc)
+            note(event)
         return collect(self, event, *args, **kwargs)
 
     functools.update_wrapper(wrapper, collect)
     return wrapper
 
 
-# -- invokers ---------------------------------------------------------------------------------------------
+def _link_events(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    links = contexts.take(arg(args, kwargs, 1, "events") or ())
+    for context in links:
+        span.add_link(context)
+    span.set_attribute(LINKS_ATTRIBUTE, len(links))
 
 
-def _calling(inner: Invoker | None, original: Callable[..., Any], args: tuple[Any, ...],
-             kwargs: dict[str, Any], span: Span) -> Any:
-    return original(*args, **kwargs) if inner is None else inner(original, args, kwargs, span)
-
-
-def capturing(inner: InvokerFactory | None) -> InvokerFactory:
-    """Clear the captured error text before the call (then ``inner``, the retry layer, or a plain call)."""
-
-    def factory(target: Target, env: InvokerEnv) -> Invoker:
-        wrapped = inner(target, env) if inner is not None else None
-
-        def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-            last_error.clear()
-            return _calling(wrapped, original, args, kwargs, span)
-
-        return invoke
-
-    return factory
-
-
-def linking(inner: InvokerFactory | None) -> InvokerFactory:
-    """Storage writes: link the span to the spans current when its events were collected."""
-
-    def factory(target: Target, env: InvokerEnv) -> Invoker:
-        wrapped = capturing(inner)(target, env)
-
-        def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-            try:
-                links = contexts.take(arg(args, kwargs, 1, "events") or ())
-                for context in links:
-                    span.add_link(context)
-                span.set_attribute(LINKS_ATTRIBUTE, len(links))
-            except Exception as exc:
-                report_failure("profiling write links", exc)
-            return _calling(wrapped, original, args, kwargs, span)
-
-        return invoke
-
-    return factory
-
-
-def after(read: Callable[[Span, tuple[Any, ...], Any], None]) -> InvokerFactory:
-    """Call, then let ``read(span, args, result)`` add what only the finished call knows."""
-
-    def factory(target: Target, env: InvokerEnv) -> Invoker:
-        def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-            result = original(*args, **kwargs)
-            try:
-                read(span, args, result)
-            except Exception as exc:
-                report_failure(f"{target.span} result", exc)
-            return result
-
-        return invoke
-
-    return factory
+# Storage writes: link the span to the spans current when its events were collected.
+LINK_EVENTS = BeforeCall(_link_events)
 
 
 # -- callables CrossBridge builds per event (each WebDriver command) ----------------------------------------
 
 
-def building(raw: Callable[..., Any], target: Target, binding_for: Callable[[Attrs], Binding],
-             per_event: bool) -> Callable[..., Any]:
+def _building(raw: Callable[..., Any], target: Target, binding_for: Callable[[Attrs], Binding],
+              per_event: bool) -> Callable[..., Any]:
     """``raw``, a builder (see :class:`ProfilingTarget`), whose every built callable is counted or spanned.
 
     ``binding_for(labels)`` makes the engine's binding for one label set (the instrumentor's, so uninstrument
@@ -224,23 +193,25 @@ def building(raw: Callable[..., Any], target: Target, binding_for: Callable[[Att
             found = built.setdefault(key, (binding_for(labels), labels))
         return found
 
+    untraced: Callable[..., Any] | None = None
+
+    @guarded(f"building {target.span}", untraced)
+    def traced(made: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Callable[..., Any] | None:
+        binding, labels = bound(args, kwargs)
+        return make_wrapper(made, binding) if per_event else _counting(made, binding, labels)
+
     def build(*args: Any, **kwargs: Any) -> Any:
         made = raw(*args, **kwargs)
         if not (switch.on and anchor.live) or not callable(made):
             return made
-        try:
-            binding, labels = bound(args, kwargs)
-            return make_wrapper(made, binding) if per_event else counting(made, binding, labels)
-        except Exception as exc:
-            report_failure(f"building {target.span}", exc)
-            return made
+        return traced(made, args, kwargs) or made
 
     functools.update_wrapper(build, raw)
     setattr(build, ORIGINAL_ATTR, raw)
     return build
 
 
-def counting(func: Callable[..., Any], binding: Binding, labels: Attrs) -> Callable[..., Any]:
+def _counting(func: Callable[..., Any], binding: Binding, labels: Attrs) -> Callable[..., Any]:
     """``func`` counted on the enclosing recording span (``crossbridge.<span>.count``); an exception it raises
     is counted too (``crossbridge.<span>.errors``) and noted there as a ``<span>.error`` event, then re-raised."""
     switch = SWITCH
@@ -249,30 +220,25 @@ def counting(func: Callable[..., Any], binding: Binding, labels: Attrs) -> Calla
     errors_key = f"crossbridge.{binding.name}.errors"
     event_name = f"{binding.name}.error"
 
+    count = guarded(f"count of {binding.name}", None)(bump)
+
+    @guarded(f"error count of {binding.name}", None)
+    def count_error(span: Span, exc: BaseException) -> None:
+        bump(span, errors_key)
+        span.add_event(event_name, {**labels, "error.type": error_type(exc),
+                                    "exception.message": bounded(str(exc), _MAX_TEXT) or ""})
+
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         span = get_span()
         if not (switch.on and binding.live and span.is_recording()):
             return func(*args, **kwargs)
-        try:
-            _bump(span, count_key)
-        except Exception as exc:
-            report_failure(f"count of {binding.name}", exc)
+        count(span, count_key)
         try:
             return func(*args, **kwargs)
         except BaseException as exc:
-            try:
-                _bump(span, errors_key)
-                span.add_event(event_name, {**labels, "error.type": error_type(exc),
-                                            "exception.message": redact(str(exc))[:_MAX_TEXT]})
-            except Exception as inner:
-                report_failure(f"error count of {binding.name}", inner)
+            count_error(span, exc)
             raise
 
     functools.update_wrapper(wrapper, func)
     setattr(wrapper, ORIGINAL_ATTR, func)
     return wrapper
-
-
-def _bump(span: Span, key: str) -> None:
-    attributes = getattr(span, "attributes", None) or {}
-    span.set_attribute(key, int(attributes.get(key, 0)) + 1)

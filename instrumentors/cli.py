@@ -32,18 +32,20 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.trace import Span
 
 from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
-from crossbridge_otel.patching.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg
-
-from ._support import bounded
+from crossbridge_otel.patching.invokers import Invoker, InvokerEnv, InvokerSpec, call_next
+from crossbridge_otel.patching.readers import Prefix, arg, bounded
+from crossbridge_otel.patching.targets import Attrs, Failure, Target
 
 __all__ = ["CliInstrumentor"]
 
-_P = "crossbridge.cli."
+_P = Prefix("crossbridge.cli.")
 
 
 def _command_line() -> Attrs:
@@ -59,28 +61,34 @@ def _typer_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
         ctx = ctx.parent
     if not words and ctx is not None:  # a single-command app: its own name
         words.append(str(getattr(ctx, "info_name", "")))
-    return {_P + "command": bounded(" ".join(reversed(words)), 64),
-            _P + "params": sum(value is not None for value in params.values()), **_command_line()}
+    return {**_P(command=bounded(" ".join(reversed(words)), 64),
+                 params=sum(value is not None for value in params.values())), **_command_line()}
 
 
-def _exit_invoker(target: Target, env: InvokerEnv) -> Invoker | None:
-    def invoke(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-        try:
-            return original(*args, **kwargs)
-        except BaseException as exc:
-            code = getattr(exc, "exit_code", None)
-            if isinstance(code, int):
-                span.set_attribute("process.exit.code", code)
-            raise
+@dataclass(frozen=True)
+class ExitCode(InvokerSpec):
+    """``process.exit.code`` from the exit exception a command raises (``typer.Exit``, click's ``Exit``)."""
 
-    return invoke
+    def build(self, env: InvokerEnv, inner: Invoker | None) -> Invoker:
+        proceed = call_next(inner)
+
+        def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
+            try:
+                return proceed(original, args, kwargs, span)
+            except BaseException as exc:
+                code = getattr(exc, "exit_code", None)
+                if isinstance(code, int):
+                    span.set_attribute("process.exit.code", code)
+                raise
+
+        return invoke
 
 
 def _argparse_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     namespace = arg(args, kwargs, 0, "args")
     command = getattr(namespace, "command", None)
     sub = getattr(namespace, f"{command}_command", None) if isinstance(command, str) else None
-    return {_P + "command": bounded(" ".join(str(word) for word in (command, sub) if word), 64), **_command_line()}
+    return {**_P(command=bounded(" ".join(str(word) for word in (command, sub) if word), 64)), **_command_line()}
 
 
 def _exit_code(result: Any) -> Attrs:
@@ -107,5 +115,5 @@ class CliInstrumentor(CrossBridgeInstrumentor):
         _argparse("cli.commands.coverage", "execute_coverage_command"),
         _argparse("cli.commands.drift_commands", "execute_drift_command"),
         Target("typer.core", "TyperCommand.invoke", "cli.command", call_attributes=_typer_call,
-               invoker=_exit_invoker),
+               invokers=(ExitCode(),)),
     )

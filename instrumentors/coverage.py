@@ -51,57 +51,58 @@ test command runs through :mod:`crossbridge_otel.patching.subprocesses`: a ``cov
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from crossbridge_otel.patching.targets import Attrs, Failure, Target, arg, failed_if_empty, failed_if_none, size
-from crossbridge_otel.retry.invoker import retry
+from crossbridge_otel.patching.readers import Prefix, arg, enum_value, failed_if_empty, failed_if_none, size
+from crossbridge_otel.patching.targets import Attrs, Target
+from crossbridge_otel.retry.invoker import Retry
 
-from ._support import RunsCommands, enum_value, printed_error, tee_stdout
+from ._support import RunsCommands, TeeStdout, printed_error
 
 __all__ = ["CoverageInstrumentor"]
 
-_P = "crossbridge.coverage."
+_P = Prefix("crossbridge.coverage.")
 _SQLITE = {"db.system.name": "sqlite"}
+_QUICK = (Retry("quick"),)
+
+
+def _either(obj: Any, covered: str, aggregated: str) -> Any:
+    """A mapping's ``covered_*`` field, or the ``aggregated_*`` one of a scenario mapping."""
+    value = getattr(obj, covered, None)
+    return getattr(obj, aggregated, None) if value is None else value
 
 
 def _mapping_attrs(mapping: Any) -> Attrs:
     """Counts and confidence of a ``TestCoverageMapping`` (or ``ScenarioCoverageMapping``)."""
     if mapping is None:
         return {}
-    classes = getattr(mapping, "covered_classes", None)
-    if classes is None:
-        classes = getattr(mapping, "aggregated_classes", None)
-    methods = getattr(mapping, "covered_methods", None)
-    if methods is None:
-        methods = getattr(mapping, "aggregated_methods", None)
-    units = getattr(mapping, "covered_code_units", None)
-    if units is None:
-        units = getattr(mapping, "aggregated_code_units", None)
-    return {
-        _P + "classes": size(classes),
-        _P + "methods": size(methods),
-        _P + "units": size(units),
-        _P + "confidence": getattr(mapping, "confidence", None),
-        _P + "source": enum_value(getattr(mapping, "coverage_source", None)),
-    }
+    return _P(classes=size(_either(mapping, "covered_classes", "aggregated_classes")),
+             methods=size(_either(mapping, "covered_methods", "aggregated_methods")),
+             units=size(_either(mapping, "covered_code_units", "aggregated_code_units")),
+             confidence=getattr(mapping, "confidence", None),
+             source=enum_value(getattr(mapping, "coverage_source", None)))
 
 
 def _batch_attrs(result: Any) -> Attrs:
     if not isinstance(result, dict) or not result:
-        return {_P + "tests": 0}
-    return {**_mapping_attrs(next(iter(result.values()))), _P + "tests": len(result)}
+        return _P(tests=0)
+    return {**_mapping_attrs(next(iter(result.values()))), **_P(tests=len(result))}
 
 
 def _list_attrs(result: Any) -> Attrs:
     first = result[0] if isinstance(result, list) and result else None
-    return {**_mapping_attrs(first), _P + "tests": size(result)}
+    return {**_mapping_attrs(first), **_P(tests=size(result))}
+
+
+def _mode(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, default: str) -> Any:
+    """CrossBridge's ``execution_mode`` argument, or the mode it defaults to."""
+    mode = arg(args, kwargs, index, "execution_mode")
+    return enum_value(mode) if mode is not None else default
 
 
 def _parse(fmt: str, mode_index: int) -> Any:
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-        mode = arg(args, kwargs, mode_index, "execution_mode")
-        return {_P + "format": fmt, _P + "execution_mode": enum_value(mode) if mode is not None else "isolated"}
+        return _P(format=fmt, execution_mode=_mode(args, kwargs, mode_index, "isolated"))
 
     return call
 
@@ -111,29 +112,18 @@ def _parse_batch(fmt: str) -> Any:
         ids = arg(args, kwargs, 2, "test_ids")
         if ids is None:
             ids = arg(args, kwargs, 2, "test_names")
-        mode = arg(args, kwargs, 3, "execution_mode")
-        return {_P + "format": fmt, _P + "batch_size": size(ids),
-                _P + "execution_mode": enum_value(mode) if mode is not None else "small_batch"}
+        return _P(format=fmt, batch_size=size(ids), execution_mode=_mode(args, kwargs, 3, "small_batch"))
 
     return call
 
 
-def _parse_failed(error_type: str, generic: str, failed: Callable[[Any], bool]) -> Callable[[Any], Failure]:
-    """Outcome of a parser that prints its error: CrossBridge's own printed line, else ``generic``."""
-
-    def outcome(result: Any) -> Failure:
-        printed = printed_error()  # read (and cleared) after every call, success or not
-        return (error_type, printed or generic) if failed(result) else None
-
-    return outcome
-
-
-_PARSE_NONE = _parse_failed(
+# Parsers that print their error: CrossBridge's own printed line (TeeStdout), else the generic text.
+_PARSE_NONE = failed_if_none(
     "returned_none", "the parser returned None: the report is missing, is not valid JSON of this format or "
-    "has no files", lambda result: result is None)
-_PARSE_EMPTY = _parse_failed(
+    "has no files", detail=printed_error)
+_PARSE_EMPTY = failed_if_empty(
     "returned_empty", "the batch parser returned no mappings: the report could not be read or parsed",
-    lambda result: not result)
+    detail=printed_error)
 _COLLECT_NONE = failed_if_none(
     "returned_none", "coverage collection returned None: the test command failed or timed out, the JaCoCo "
     "report was not found, or an error was swallowed (see the coverage.command child span)")
@@ -146,39 +136,32 @@ def _collect_call(batch: bool = False, cucumber: bool = False) -> Any:
     """``collect_*(self, id(s), test_command, working_dir, test_framework | cucumber_json, timeout)``."""
 
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-        attributes: dict[str, Any] = {}
-        if batch:
-            attributes[_P + "batch_size"] = size(arg(args, kwargs, 1, "test_ids"))
-        framework = "cucumber" if cucumber else arg(args, kwargs, 4, "test_framework", "junit")
-        attributes[_P + "framework"] = framework
         timeout = arg(args, kwargs, 5, "timeout")
-        if isinstance(timeout, (int, float)):
-            attributes[_P + "timeout_s"] = float(timeout)
-        return attributes
+        return _P(batch_size=size(arg(args, kwargs, 1, "test_ids")) if batch else None,
+                 framework="cucumber" if cucumber else arg(args, kwargs, 4, "test_framework", "junit"),
+                 timeout_s=float(timeout) if isinstance(timeout, (int, float)) else None)
 
     return call
 
 
 def _impact_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return {_P + "changed_classes": size(arg(args, kwargs, 1, "changed_classes")),
-            _P + "min_confidence": arg(args, kwargs, 2, "min_confidence", 0.5)}
+    return _P(changed_classes=size(arg(args, kwargs, 1, "changed_classes")),
+             min_confidence=arg(args, kwargs, 2, "min_confidence", 0.5))
 
 
 def _impact_result(query: Any) -> Attrs:
-    return {_P + "affected_tests": size(getattr(query, "affected_tests", None))}
+    return _P(affected_tests=size(getattr(query, "affected_tests", None)))
 
 
 def _rows(result: Any) -> Attrs:
-    if isinstance(result, int) and not isinstance(result, bool):
-        return {_P + "rows": result}
-    return {_P + "rows": size(result)}
+    return _P(rows=result if isinstance(result, int) and not isinstance(result, bool) else size(result))
 
 
 def _statistics(result: Any) -> Attrs:
     if not isinstance(result, dict):
         return {}
-    keys = ("total_tests", "total_classes", "total_methods", "average_confidence")
-    return {_P + key: result.get(key) for key in keys if isinstance(result.get(key), (int, float))}
+    found = _P.fields(result, "total_tests", "total_classes", "total_methods", "average_confidence")
+    return {key: value for key, value in found.items() if isinstance(value, (int, float))}
 
 
 def _sqlite(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
@@ -207,18 +190,18 @@ def _functional_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
 
 
 def _rows_if_list(result: Any) -> Attrs:
-    return {_P + "rows": len(result)} if isinstance(result, list) else {}
+    return _P(rows=len(result)) if isinstance(result, list) else {}
 
 
 def _refs_call(framework_index: int) -> Any:
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-        return {_P + "framework": arg(args, kwargs, framework_index, "framework", "java")}
+        return _P(framework=arg(args, kwargs, framework_index, "framework", "java"))
 
     return call
 
 
 def _refs_result(result: Any) -> Attrs:
-    return {_P + "refs": size(result)}
+    return _P(refs=size(result))
 
 
 def _export(fmt: str) -> Any:
@@ -226,8 +209,7 @@ def _export(fmt: str) -> Any:
 
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
         report = arg(args, kwargs, 0, "report")
-        return {_P + "format": fmt, _P + "report": type(report).__name__,
-                _P + "rows": size(getattr(report, "entries", None))}
+        return _P(format=fmt, report=type(report).__name__, rows=size(getattr(report, "entries", None)))
 
     return call
 
@@ -235,7 +217,7 @@ def _export(fmt: str) -> Any:
 def _scenario_result(result: Any) -> Attrs:
     """One ``ScenarioCoverageMapping``, or a feature's list of them (they share the batch's coverage)."""
     if isinstance(result, list):
-        return {**_mapping_attrs(result[0] if result else None), _P + "scenarios": len(result)}
+        return {**_mapping_attrs(result[0] if result else None), **_P(scenarios=len(result))}
     return _mapping_attrs(result)
 
 
@@ -243,14 +225,9 @@ def _aggregate_call(default_mode: str) -> Any:
     """``aggregate_*_coverage(self, scenario | cucumber_json, jacoco_xml, step_map, execution_mode)``."""
 
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-        mode = arg(args, kwargs, 4, "execution_mode")
-        return {_P + "execution_mode": enum_value(mode) if mode is not None else default_mode}
+        return _P(execution_mode=_mode(args, kwargs, 4, default_mode))
 
     return call
-
-
-def _impact_outcome(result: Any) -> Failure:
-    return ("returned_none", "query_impact returned None") if result is None else None
 
 
 def _parsers(module: str, cls: str, fmt: str, mode_index: int, none_fails: bool) -> tuple[Target, ...]:
@@ -258,10 +235,10 @@ def _parsers(module: str, cls: str, fmt: str, mode_index: int, none_fails: bool)
     return (
         Target(f"core.coverage.{module}", f"{cls}.parse", "coverage.parse",
                call_attributes=_parse(fmt, mode_index), result_attributes=_mapping_attrs,
-               outcome=_PARSE_NONE if none_fails else None, invoker=tee_stdout if none_fails else None),
+               outcome=_PARSE_NONE if none_fails else None, invokers=(TeeStdout(),) if none_fails else ()),
         Target(f"core.coverage.{module}", f"{cls}.parse_batch", "coverage.parse_batch",
                call_attributes=_parse_batch(fmt), result_attributes=_batch_attrs, outcome=_PARSE_EMPTY,
-               invoker=tee_stdout),
+               invokers=(TeeStdout(),)),
     )
 
 
@@ -300,8 +277,8 @@ class CoverageInstrumentor(RunsCommands):
         # Repository (sqlite3): reads are idempotent and retried ("database is locked")
         _repository("save_test_coverage", call_attributes=_save_call),
         _repository("save_scenario_coverage", call_attributes=_save_call),
-        *(_repository(method, invoker=retry("quick")) for method in _READS),
-        _repository("get_coverage_statistics", result_attributes=_statistics, invoker=retry("quick")),
+        *(_repository(method, invokers=_QUICK) for method in _READS),
+        _repository("get_coverage_statistics", result_attributes=_statistics, invokers=_QUICK),
         _repository("create_discovery_run", result_attributes=None),
         _repository("complete_discovery_run", result_attributes=None),
         _repository("fail_discovery_run", result_attributes=None),
@@ -315,7 +292,8 @@ class CoverageInstrumentor(RunsCommands):
                "coverage.collect_cucumber", call_attributes=_collect_call(cucumber=True),
                result_attributes=_mapping_attrs, outcome=_COLLECT_NONE),
         Target(_ENGINE, "CoverageMappingEngine.query_impact", "coverage.query_impact",
-               call_attributes=_impact_call, result_attributes=_impact_result, outcome=_impact_outcome),
+               call_attributes=_impact_call, result_attributes=_impact_result,
+               outcome=failed_if_none("returned_none", "query_impact returned None")),
         # Cucumber
         Target(_CUCUMBER, "CucumberCoverageCollector.collect_isolated_scenario_coverage",
                "coverage.cucumber.collect_scenario", result_attributes=_scenario_result),

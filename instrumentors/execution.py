@@ -60,53 +60,52 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from crossbridge_otel.patching.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg, size
+from crossbridge_otel.patching.invokers import AfterCall
+from crossbridge_otel.patching.readers import (
+    Prefix,
+    arg,
+    bounded,
+    enum_text,
+    enum_value,
+    failed_if_none,
+    file_name,
+    size,
+)
+from crossbridge_otel.patching.targets import Attrs, Failure, Target
 from crossbridge_otel.patching.wrapping import mark_failure
-from crossbridge_otel.retry.ratelimit import rate_limit
+from crossbridge_otel.retry.observed import ArgumentAttempts, ObservedRetry
+from crossbridge_otel.retry.ratelimit import RateLimit
 
-from ._support import RunsCommands, after_call, bounded, enum_value, file_name, observer
+from ._support import RunsCommands
 
 __all__ = ["ExecutionInstrumentor"]
 
-_P = "crossbridge.execution."
-_R = "crossbridge.execution.results."
+_P = Prefix("crossbridge.execution.")
+_R = _P.child("results")
 _EXECUTOR = "core.execution.executor"
 _RESULTS = "core.execution.results."
 _ORCH = "core.execution.orchestration.orchestrator"
 _FAILED_STATES = {"failed", "error", "timeout", "cancelled"}
 
 
-def _status(value: Any) -> str:
-    return str(enum_value(value) or "").lower()
-
-
 # -- TestExecutor ------------------------------------------------------------------------------------
 
 def _execute_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     request = arg(args, kwargs, 1, "request")
-    return {
-        _P + "framework": bounded(getattr(request, "framework", None), 64),
-        _P + "strategy": enum_value(getattr(request, "strategy", None)),
-        _P + "tests_requested": size(getattr(request, "tests", None)),
-        _P + "retry_failed": getattr(request, "retry_failed", None),
-    }
+    return _P(framework=bounded(getattr(request, "framework", None), 64),
+             strategy=enum_value(getattr(request, "strategy", None)),
+             tests_requested=size(getattr(request, "tests", None)),
+             retry_failed=getattr(request, "retry_failed", None))
 
 
 def _summary_attrs(summary: Any) -> Attrs:
-    return {
-        _P + "status": _status(getattr(summary, "status", None)),
-        _P + "total": getattr(summary, "total_tests", None),
-        _P + "passed": getattr(summary, "passed", None),
-        _P + "failed": getattr(summary, "failed", None),
-        _P + "skipped": getattr(summary, "skipped", None),
-        _P + "errors": getattr(summary, "errors", None),
-        _P + "workers": getattr(summary, "workers_used", None),
-        _P + "execution_errors": size(getattr(summary, "execution_errors", None)),
-    }
+    return {**_P.fields(summary, "passed", "failed", "skipped", "errors", total="total_tests", workers="workers_used"),
+            **_P(status=enum_text(getattr(summary, "status", None)),
+                execution_errors=size(getattr(summary, "execution_errors", None)))}
 
 
 def _summary_outcome(summary: Any) -> Failure:
-    status = _status(getattr(summary, "status", None))
+    status = enum_text(getattr(summary, "status", None))
     if status in ("error", "timeout", "cancelled"):
         errors = getattr(summary, "execution_errors", None) or []
         text = errors[0] if errors else f"{getattr(summary, 'errors', 0)} test(s) ended in error"
@@ -119,41 +118,40 @@ def _summary_outcome(summary: Any) -> Failure:
 
 def _retry_failed_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     request = arg(args, kwargs, 2, "request")
-    return {_P + "retry_rounds": getattr(request, "retry_failed", None),
-            _P + "tests": size(arg(args, kwargs, 3, "failed_results"))}
+    return _P(retry_rounds=getattr(request, "retry_failed", None), tests=size(arg(args, kwargs, 3, "failed_results")))
 
 
 def _retry_failed_result(results: Any) -> Attrs:
-    passed = [r for r in results or [] if _status(getattr(r, "status", None)) == "passed"]
-    return {_P + "passed_on_retry": len(passed)}
+    passed = [r for r in results or [] if enum_text(getattr(r, "status", None)) == "passed"]
+    return _P(passed_on_retry=len(passed))
 
 
 # -- adapters ----------------------------------------------------------------------------------------
 
 def _get_adapter_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return {_P + "framework": bounded(arg(args, kwargs, 1, "framework"), 64)}
+    return _P(framework=bounded(arg(args, kwargs, 1, "framework"), 64))
 
 
 def _get_adapter_result(adapter: Any) -> Attrs:
-    return {_P + "adapter": type(adapter).__name__}
+    return _P(adapter=type(adapter).__name__)
 
 
 def _adapter_call(name: str) -> Any:
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-        return {_P + "adapter": name, _P + "tests_requested": size(arg(args, kwargs, 1, "tests")),
-                _P + "tags": size(arg(args, kwargs, 2, "tags"))}
+        return _P(adapter=name, tests_requested=size(arg(args, kwargs, 1, "tests")),
+                 tags=size(arg(args, kwargs, 2, "tags")))
 
     return call
 
 
 def _discover_result(tests: Any) -> Attrs:
-    return {_P + "tests_discovered": size(tests)}
+    return _P(tests_discovered=size(tests))
 
 
 def _adapter_results(results: Any) -> Attrs:
     counts = Counter(str(getattr(r, "status", "")).lower() for r in results or [])
-    return {_P + "total": size(results), _P + "passed": counts["pass"], _P + "failed": counts["fail"],
-            _P + "skipped": counts["skip"], _P + "errors": counts["error"]}
+    return _P(total=size(results), passed=counts["pass"], failed=counts["fail"], skipped=counts["skip"],
+             errors=counts["error"])
 
 
 def _adapter_outcome(results: Any) -> Failure:
@@ -169,52 +167,37 @@ def _adapter_outcome(results: Any) -> Failure:
 def _strategy_call(name: str) -> Any:
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
         allocation = getattr(args[0], "resource_allocation", None)
-        return {_P + "strategy": name, _P + "tests": size(arg(args, kwargs, 1, "tests")),
-                _P + "workers": getattr(allocation, "max_workers", None),
-                _P + "batch_size": getattr(allocation, "batch_size", None) if name == "batched" else None}
+        return _P(strategy=name, tests=size(arg(args, kwargs, 1, "tests")),
+                 workers=getattr(allocation, "max_workers", None),
+                 batch_size=getattr(allocation, "batch_size", None) if name == "batched" else None)
 
     return call
 
 
 def _strategy_result(results: Any) -> Attrs:
-    statuses = [_status(getattr(r, "status", None)) for r in results or []]
-    return {_P + "total": len(statuses), _P + "failed": sum(s in _FAILED_STATES for s in statuses)}
+    statuses = [enum_text(getattr(r, "status", None)) for r in results or []]
+    return _P(total=len(statuses), failed=sum(s in _FAILED_STATES for s in statuses))
 
 
 def _test_result_failed(result: Any) -> tuple[str, str] | None:
-    status = _status(getattr(result, "status", None))
+    status = enum_text(getattr(result, "status", None))
     if status in ("failed", "error"):
         text = getattr(result, "error_message", None) or getattr(result, "message", None) or status
         return f"test_{status}", bounded(text, 512) or status
     return None
 
 
-def _retry_strategy_invoker(target: Target, env: InvokerEnv) -> Invoker:
-    """Observes ``RetryStrategy``'s own loop: every call of ``executor_func`` is one attempt."""
-
-    def invoke(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-        strategy = args[0]
-        attempts = observer(span, int(getattr(strategy, "max_retries", 0)) + 1, target, env)
-        if len(args) > 2:
-            args = (*args[:2], attempts.wrap(args[2], _test_result_failed), *args[3:])
-        elif "executor_func" in kwargs:
-            kwargs = {**kwargs, "executor_func": attempts.wrap(kwargs["executor_func"], _test_result_failed)}
-        try:
-            return original(*args, **kwargs)
-        finally:
-            attempts.finish()
-
-    return invoke
+def _retry_strategy_attempts(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    return int(getattr(args[0], "max_retries", 0)) + 1
 
 
 def _retry_strategy_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return {_P + "max_retries": getattr(args[0], "max_retries", None)}
+    return _P.fields(args[0], "max_retries")
 
 
 def _retry_strategy_result(result: Any) -> Attrs:
-    return {_P + "status": _status(getattr(result, "status", None)),
-            _P + "retry_count": getattr(result, "retry_count", None),
-            _P + "flaky": getattr(result, "is_flaky", None)}
+    return {**_P.fields(result, "retry_count", flaky="is_flaky"),
+            **_P(status=enum_text(getattr(result, "status", None)))}
 
 
 def _retry_strategy_outcome(result: Any) -> Failure:
@@ -228,109 +211,90 @@ def _run_attrs(run: Any) -> Attrs:
     if run is None:
         return {}
     metadata = getattr(run, "metadata", None)
-    return {
-        _R + "framework": enum_value(getattr(metadata, "framework", None)),
-        _R + "total": getattr(run, "total_tests", None),
-        _R + "passed": getattr(run, "passed", None),
-        _R + "failed": getattr(run, "failed", None),
-        _R + "skipped": getattr(run, "skipped", None),
-        _R + "errors": getattr(run, "errors", None),
-        _R + "flaky": getattr(run, "flaky", None),
-        _R + "coverage": getattr(run, "overall_coverage", None),
-    }
+    return {**_R.fields(run, "passed", "failed", "skipped", "errors", "flaky", total="total_tests",
+                       coverage="overall_coverage"),
+            **_R(framework=enum_value(getattr(metadata, "framework", None)))}
 
 
 def _normalize_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    framework = arg(args, kwargs, 2, "framework")
-    return {_R + "file": file_name(arg(args, kwargs, 1, "result_file")),
-            _R + "requested_framework": enum_value(framework)}
+    return _R(file=file_name(arg(args, kwargs, 1, "result_file")),
+             requested_framework=enum_value(arg(args, kwargs, 2, "framework")))
 
 
-_NORMALIZE_NONE: Failure = ("normalize_failed", "the result file could not be normalised (missing, unknown "
-                            "format or unparsable; CrossBridge logs the reason on "
-                            "crossbridge.core.execution.results.normalizer)")
+_NORMALIZE_NONE = failed_if_none("normalize_failed", "the result file could not be normalised (missing, unknown "
+                                 "format or unparsable; CrossBridge logs the reason on "
+                                 "crossbridge.core.execution.results.normalizer)")
 
 
 def _files_call(index: int, name: str) -> Any:
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-        return {_R + "files": size(arg(args, kwargs, index, name))}
+        return _R(files=size(arg(args, kwargs, index, name)))
 
     return call
 
 
-def _normalize_batch_invoker(target: Target, env: InvokerEnv) -> Invoker:
-    def read(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
-        files, runs = size(arg(args, kwargs, 1, "result_files")), size(result)
-        if runs is not None:
-            span.set_attribute(_R + "runs", runs)
-        if files is not None and runs is not None and runs < files:
-            mark_failure(span, ("normalize_failed", f"{files - runs} of {files} result files not normalised"))
+def _normalize_batch_read(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
+    files, runs = size(arg(args, kwargs, 1, "result_files")), size(result)
+    if runs is not None:
+        span.set_attribute(_R.key("runs"), runs)
+    if files is not None and runs is not None and runs < files:
+        mark_failure(span, ("normalize_failed", f"{files - runs} of {files} result files not normalised"))
 
-    return after_call(read)(target, env)
+
+_COMPARE_SIZES = {"new_tests": "new_tests", "removed_tests": "removed_tests", "newly_failing": "newly_failing",
+                  "newly_passing": "newly_passing", "newly_flaky": "newly_flaky", "slower": "slower_tests",
+                  "faster": "faster_tests"}
+
+
+_C = _P.child("compare")
 
 
 def _compare_result(cmp: Any) -> Attrs:
-    c = "crossbridge.execution.compare."
-    return {
-        c + "new_tests": size(getattr(cmp, "new_tests", None)),
-        c + "removed_tests": size(getattr(cmp, "removed_tests", None)),
-        c + "newly_failing": size(getattr(cmp, "newly_failing", None)),
-        c + "newly_passing": size(getattr(cmp, "newly_passing", None)),
-        c + "newly_flaky": size(getattr(cmp, "newly_flaky", None)),
-        c + "slower": size(getattr(cmp, "slower_tests", None)),
-        c + "faster": size(getattr(cmp, "faster_tests", None)),
-        c + "regressions": getattr(cmp, "regressions", None),
-        c + "improvements": getattr(cmp, "improvements", None),
-        c + "total_changes": getattr(cmp, "total_changes", None),
-    }
+    return {**_C(**{key: size(getattr(cmp, field, None)) for key, field in _COMPARE_SIZES.items()}),
+            **_C.fields(cmp, "regressions", "improvements", "total_changes")}
 
 
-_T = "crossbridge.execution.trend."
+_T = _P.child("trend")
 
 
 def _trend_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return {_T + "runs": size(arg(args, kwargs, 1, "runs")),
-            _T + "metric": enum_value(arg(args, kwargs, 2, "metric"))}
+    return _T(runs=size(arg(args, kwargs, 1, "runs")), metric=enum_value(arg(args, kwargs, 2, "metric")))
 
 
 def _trend_result(data: Any) -> Attrs:
-    return {_T + "points": size(getattr(data, "data_points", None)),
-            _T + "direction": getattr(data, "trend_direction", None),
-            _T + "strength": getattr(data, "trend_strength", None)}
+    return {**_T.fields(data, direction="trend_direction", strength="trend_strength"),
+            **_T(points=size(getattr(data, "data_points", None)))}
 
 
 def _trends_result(result: Any) -> Attrs:
     if not isinstance(result, dict):
         return {}
-    return {_T + "metrics": len(result),
-            _T + "degrading": sum(getattr(d, "trend_direction", "") == "degrading" for d in result.values())}
+    return _T(metrics=len(result),
+             degrading=sum(getattr(d, "trend_direction", "") == "degrading" for d in result.values()))
 
 
 def _anomalies_result(result: Any) -> Attrs:
-    return {_T + "anomalies": size(result)}
+    return _T(anomalies=size(result))
 
 
 # -- core.execution.orchestration --------------------------------------------------------------------
 
 def _orch_request_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     request = arg(args, kwargs, 1, "request")
-    return {_P + "framework": bounded(getattr(request, "framework", None), 64),
-            _P + "strategy": enum_value(getattr(request, "strategy", None)),
-            _P + "environment": bounded(getattr(request, "environment", None), 32),
-            _P + "max_tests": getattr(request, "max_tests", None),
-            _P + "dry_run": getattr(request, "dry_run", None)}
+    return {**_P.fields(request, "max_tests", "dry_run"),
+            **_P(framework=bounded(getattr(request, "framework", None), 64),
+                strategy=enum_value(getattr(request, "strategy", None)),
+                environment=bounded(getattr(request, "environment", None), 32))}
 
 
 def _orch_plan_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     plan = arg(args, kwargs, 1, "plan")
-    return {_P + "framework": bounded(getattr(plan, "framework", None), 64),
-            _P + "strategy": enum_value(getattr(plan, "strategy", None)),
-            _P + "tests": size(getattr(plan, "selected_tests", None))}
+    return _P(framework=bounded(getattr(plan, "framework", None), 64),
+             strategy=enum_value(getattr(plan, "strategy", None)), tests=size(getattr(plan, "selected_tests", None)))
 
 
 def _orch_plan_result(plan: Any) -> Attrs:
-    return {_P + "tests": size(getattr(plan, "selected_tests", None)),
-            _P + "skipped": size(getattr(plan, "skipped_tests", None))}
+    return _P(tests=size(getattr(plan, "selected_tests", None)), skipped=size(getattr(plan, "skipped_tests", None)))
 
 
 _ORCH_COUNTS = {"total": "executed_tests", "passed": "passed_tests", "failed": "failed_tests",
@@ -339,12 +303,12 @@ _ORCH_COUNTS = {"total": "executed_tests", "passed": "passed_tests", "failed": "
 
 def _orch_result(result: Any) -> Attrs:
     # CrossBridge's ExecutionResult keeps no exit code: the execution.command child span has process.exit.code.
-    counts = {_P + key: size(getattr(result, field, None)) for key, field in _ORCH_COUNTS.items()}
-    return {_P + "status": _status(getattr(result, "status", None)), **counts}
+    counts = {key: size(getattr(result, field, None)) for key, field in _ORCH_COUNTS.items()}
+    return _P(status=enum_text(getattr(result, "status", None)), **counts)
 
 
 def _orch_outcome(result: Any) -> Failure:
-    if _status(getattr(result, "status", None)) == "failed":
+    if enum_text(getattr(result, "status", None)) == "failed":
         return "execution_failed", bounded(getattr(result, "error_message", None), 512) or "execution failed"
     bad = (getattr(result, "failed_tests", None) or []) + (getattr(result, "error_tests", None) or [])
     if bad:  # CrossBridge leaves status COMPLETED when the framework ran and tests failed
@@ -362,8 +326,6 @@ class ExecutionInstrumentor(RunsCommands):
     area = "execution"
     category = "execution"
     module_categories = {_ORCH: "orchestration"}
-    # CrossBridge's own retry loops made visible as ``retry`` events (read by the audit report).
-    observed_retries = {"core.execution.strategies": "RetryStrategy.execute_with_retry (retry events)"}
     targets = (
         Target(_EXECUTOR, "TestExecutor.execute", "execution.run", call_attributes=_execute_call,
                result_attributes=_summary_attrs, outcome=_summary_outcome),
@@ -375,19 +337,21 @@ class ExecutionInstrumentor(RunsCommands):
                call_attributes=_adapter_call("pytest"), result_attributes=_discover_result),
         Target("adapters.pytest.adapter", "PytestAdapter.run_tests", "execution.adapter.run",
                call_attributes=_adapter_call("pytest"), result_attributes=_adapter_results,
-               outcome=_adapter_outcome, invoker=rate_limit("execution")),
+               outcome=_adapter_outcome, invokers=(RateLimit("execution"),)),
         *(Target("core.execution.strategies", f"{name}Strategy.execute", "execution.strategy",
                  call_attributes=_strategy_call(short), result_attributes=_strategy_result)
           for name, short in _STRATEGIES.items()),
         Target("core.execution.strategies", "RetryStrategy.execute_with_retry", "execution.retry_test",
                call_attributes=_retry_strategy_call, result_attributes=_retry_strategy_result,
-               outcome=_retry_strategy_outcome, invoker=_retry_strategy_invoker),
+               outcome=_retry_strategy_outcome,
+               invokers=(ObservedRetry("RetryStrategy.execute_with_retry", _retry_strategy_attempts,
+                                       ArgumentAttempts(2, "executor_func", failure=_test_result_failed)),)),
         Target(_RESULTS + "normalizer", "ResultNormalizer.normalize", "execution.results.normalize",
                call_attributes=_normalize_call, result_attributes=_run_attrs,
-               outcome=lambda run: _NORMALIZE_NONE if run is None else None),
+               outcome=_NORMALIZE_NONE),
         Target(_RESULTS + "normalizer", "ResultNormalizer.normalize_batch",
                "execution.results.normalize_batch",
-               call_attributes=_files_call(1, "result_files"), invoker=_normalize_batch_invoker),
+               call_attributes=_files_call(1, "result_files"), invokers=(AfterCall(_normalize_batch_read),)),
         Target(_RESULTS + "result_collector", "UnifiedResultAggregator.aggregate_run",
                "execution.results.aggregate", call_attributes=_files_call(1, "result_files"),
                result_attributes=_run_attrs),

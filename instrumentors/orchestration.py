@@ -50,58 +50,42 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlparse
 
 from opentelemetry.trace import Span
 
 from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
-from crossbridge_otel.patching.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg, size
+from crossbridge_otel.patching.invokers import AfterCall
+from crossbridge_otel.patching.readers import Prefix, arg, bounded, enum_text, enum_value, file_name, host_of, size
+from crossbridge_otel.patching.targets import Attrs, Failure, Target
+from crossbridge_otel.retry.observed import AttributeAttempts, ObservedRetry
 
 from ._orchestration_support import (
     PHASES,
-    OrchestrationTarget,
+    JoinsRecursion,
+    PhasedRun,
+    PhaseSwitch,
     hand_over,
-    joined,
-    joining,
     judged,
     judgement,
-    phase_switching,
-    phased_run,
 )
-from ._support import bounded, enum_value, file_name, observer
 
-__all__ = ["PHASES", "OrchestrationInstrumentor", "OrchestrationTarget"]
+__all__ = ["PHASES", "OrchestrationInstrumentor"]
 
-_P = "crossbridge.orchestration."
-_B = "crossbridge.orchestration.batch."
+_P = Prefix("crossbridge.orchestration.")
+_B = _P.child("batch")
 _MIGRATION = "core.orchestration.orchestrator"
 _BATCH = "core.orchestration.batch."
 
 
-def _text(value: Any) -> str:
-    return str(enum_value(value) or "").lower()
-
-
 # -- MigrationOrchestrator ---------------------------------------------------------------------------
-
-def _host(url: Any) -> str | None:
-    try:
-        return urlparse(str(url)).hostname
-    except ValueError:
-        return None
-
 
 def _run_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     request = arg(args, kwargs, 1, "request")
-    return {
-        _P + "repo_host": _host(getattr(request, "repo_url", None)),
-        _P + "migration_type": enum_value(getattr(request, "migration_type", None)),
-        _P + "operation_type": enum_value(getattr(request, "operation_type", None)),
-        _P + "auth_type": enum_value(getattr(getattr(request, "auth", None), "auth_type", None)),
-        _P + "dry_run": getattr(request, "dry_run", None),
-        _P + "create_pr": getattr(request, "create_pr", None),
-        _P + "max_workers": getattr(request, "max_workers", None),
-    }
+    return {**_P.fields(request, "dry_run", "create_pr", "max_workers"),
+            **_P(repo_host=host_of(getattr(request, "repo_url", None)),
+                 migration_type=enum_value(getattr(request, "migration_type", None)),
+                 operation_type=enum_value(getattr(request, "operation_type", None)),
+                 auth_type=enum_value(getattr(getattr(request, "auth", None), "auth_type", None)))}
 
 
 def _outcome_of(item: Any) -> Any:
@@ -111,19 +95,17 @@ def _outcome_of(item: Any) -> Any:
 def _run_result(response: Any) -> Attrs:
     discovered = getattr(response, "files_discovered", None)
     transformed = getattr(response, "files_transformed", None) or []
-    return {
-        _P + "status": enum_value(getattr(response, "status", None)),
-        _P + "files_discovered": sum(v for v in discovered.values() if isinstance(v, int))
-        if isinstance(discovered, dict) else None,
-        _P + "files_transformed": len(transformed),
-        _P + "files_failed": sum(_outcome_of(r) == "failed" for r in transformed),
-        _P + "pr_number": getattr(response, "pr_number", None),
-        _P + "error_code": bounded(getattr(response, "error_code", None), 64),
-    }
+    return _P(status=enum_value(getattr(response, "status", None)),
+              files_discovered=sum(v for v in discovered.values() if isinstance(v, int))
+              if isinstance(discovered, dict) else None,
+              files_transformed=len(transformed),
+              files_failed=sum(_outcome_of(r) == "failed" for r in transformed),
+              pr_number=getattr(response, "pr_number", None),
+              error_code=bounded(getattr(response, "error_code", None), 64))
 
 
 def _run_outcome(response: Any) -> Failure:
-    if _text(getattr(response, "status", "")) != "failed":
+    if enum_text(getattr(response, "status", "")) != "failed":
         return None
     return "migration_failed", bounded(getattr(response, "error_message", None), 512) or "migration failed"
 
@@ -137,18 +119,15 @@ def _tasks_failed(failed: int, total: Any, first: Any) -> Failure:
 
 def _job_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     job = arg(args, kwargs, 1, "job")
-    return {_B + "tasks": size(getattr(job, "tasks", None)),
-            _B + "mode": enum_value(getattr(job, "execution_mode", None)),
-            _B + "max_parallel": getattr(job, "max_parallel_tasks", None)}
+    return _B(tasks=size(getattr(job, "tasks", None)), mode=enum_value(getattr(job, "execution_mode", None)),
+              max_parallel=getattr(job, "max_parallel_tasks", None))
 
 
 def _job_judge(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> tuple[Attrs, Failure]:
     tasks = getattr(arg(args, kwargs, 1, "job"), "tasks", None) or []
     failed = getattr(result, "failed_tasks", 0) or 0
-    attrs = {_B + "total": getattr(result, "total_tasks", None),
-             _B + "completed": getattr(result, "completed_tasks", None),
-             _B + "failed": failed, _B + "skipped": getattr(result, "skipped_tasks", None),
-             _B + "retries": sum(int(getattr(t, "retry_count", 0) or 0) for t in tasks)}
+    attrs = {**_B.fields(result, total="total_tasks", completed="completed_tasks", skipped="skipped_tasks"),
+             **_B(failed=failed, retries=sum(int(getattr(t, "retry_count", 0) or 0) for t in tasks))}
     errors = getattr(result, "errors", None) or []  # [{"task": "Task 'name': error"}, ...]
     if not failed and not errors:
         return attrs, None
@@ -158,86 +137,70 @@ def _job_judge(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> tu
 
 def _task_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     task = arg(args, kwargs, 2, "task")
-    return {_B + "task": bounded(getattr(task, "name", None), 128),
-            _B + "feature_type": enum_value(getattr(task, "feature_type", None)),
-            _B + "max_retries": getattr(task, "max_retries", None)}
+    return {**_B.fields(task, "max_retries"),
+            **_B(task=bounded(getattr(task, "name", None), 128),
+                 feature_type=enum_value(getattr(task, "feature_type", None)))}
 
 
-def _task_invoker(target: Target, env: InvokerEnv) -> Invoker:
-    """Observes CrossBridge's task retry: every call of ``task.callable`` is one attempt."""
+def _task_attempts(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    return int(getattr(arg(args, kwargs, 2, "task"), "max_retries", 0) or 0) + 1
 
-    def invoke(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-        task = arg(args, kwargs, 2, "task")
-        func: Any = getattr(task, "callable", None)
-        attempts = observer(span, int(getattr(task, "max_retries", 0) or 0) + 1, target, env)
-        swapped = callable(func)
-        if swapped:
-            task.callable = attempts.wrap(func)
-        token = joined.set(span)
-        try:
-            ok = original(*args, **kwargs)
-            span.set_attributes({_B + "status": enum_value(getattr(task, "status", None)),
-                                 _B + "retries": int(getattr(task, "retry_count", 0) or 0)})
-            hand_over(None if ok is not False else
-                      ("task_failed", bounded(getattr(task, "error", None), 512) or "task_failed"))
-            return ok
-        finally:
-            joined.reset(token)
-            if swapped:
-                task.callable = func
-            attempts.finish()
 
-    return invoke
+def _task_after(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], ok: Any) -> None:
+    task = arg(args, kwargs, 2, "task")
+    span.set_attributes(_B(status=enum_value(getattr(task, "status", None)),
+                           retries=int(getattr(task, "retry_count", 0) or 0)))
+    hand_over(None if ok is not False else
+              ("task_failed", bounded(getattr(task, "error", None), 512) or "task_failed"))
 
 
 # -- FeatureCoordinator, BatchResultAggregator -------------------------------------------------------
 
 def _count(index: int, name: str, key: str) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-        return {_B + key: size(arg(args, kwargs, index, name))}
+        return _B(**{key: size(arg(args, kwargs, index, name))})
 
     return call
 
 
 def _built_job(job: Any) -> Attrs:
     tasks = getattr(job, "tasks", None) or []
-    return {_B + "tasks": len(tasks), _B + "dependencies": sum(size(getattr(t, "dependencies", None)) or 0
-                                                               for t in tasks)}
+    return _B(tasks=len(tasks), dependencies=sum(size(getattr(t, "dependencies", None)) or 0 for t in tasks))
 
 
 def _aggregated(result: Any) -> Attrs:
     if not isinstance(result, dict):
         return {}
-    return {_B + "tasks": result.get("total_tasks"), _B + "completed": result.get("completed_tasks"),
-            _B + "failed": result.get("failed_tasks"), _B + "failures": size(result.get("failures"))}
+    return {**_B.fields(result, tasks="total_tasks", completed="completed_tasks", failed="failed_tasks"),
+            **_B(failures=size(result.get("failures")))}
 
 
 def _by_feature_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return {_B + "jobs": size(arg(args, kwargs, 1, "results")),
-            _B + "feature_type": enum_value(arg(args, kwargs, 2, "feature_type"))}
+    return _B(jobs=size(arg(args, kwargs, 1, "results")),
+              feature_type=enum_value(arg(args, kwargs, 2, "feature_type")))
 
 
 def _feature_results(result: Any) -> Attrs:
-    return {_B + "results": result.get("total_results", 0)} if isinstance(result, dict) else {}
+    return _B(results=result.get("total_results", 0)) if isinstance(result, dict) else {}
 
 
 def _report_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return {_B + "jobs": size(arg(args, kwargs, 1, "results")),
-            _B + "format": bounded(arg(args, kwargs, 2, "report_format", "text"), 16)}
+    return _B(jobs=size(arg(args, kwargs, 1, "results")),
+              format=bounded(arg(args, kwargs, 2, "report_format", "text"), 16))
 
 
 def _compare_result(result: Any) -> Attrs:
-    return {_B + "assessment": result.get("assessment")} if isinstance(result, dict) else {}
+    return _B.fields(result, "assessment") if isinstance(result, dict) else {}
 
 
 # -- DistributedExecutor -----------------------------------------------------------------------------
 
 def _distributed_judge(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> tuple[Attrs, Failure]:
     tasks = getattr(arg(args, kwargs, 1, "job"), "tasks", None) or []
-    failed = [t for t in tasks if _text(getattr(t, "status", None)) == "failed"]
-    done = sum(_text(getattr(t, "status", None)) in ("completed", "failed") for t in tasks)
+    failed = [t for t in tasks if enum_text(getattr(t, "status", None)) == "failed"]
+    done = sum(enum_text(getattr(t, "status", None)) in ("completed", "failed") for t in tasks)
     lost = len(tasks) - done
-    attrs = {_B + "completed": done - len(failed), _B + "failed": len(failed), _B + "lost": lost}
+    attrs = _B(completed=done - len(failed), failed=len(failed), lost=lost)
     if not failed and not lost:
         return attrs, None
     first = f"{getattr(failed[0], 'name', '?')}: {getattr(failed[0], 'error', '')}" if failed else (
@@ -248,7 +211,7 @@ def _distributed_judge(args: tuple[Any, ...], kwargs: dict[str, Any], result: An
 def _parallel_jobs_judge(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> tuple[Attrs, Failure]:
     entries = [r for r in result or [] if isinstance(r, dict)]
     bad = [r for r in entries if r.get("error") or r.get("failed_tasks")]
-    attrs = {_B + "failed_jobs": len(bad)}
+    attrs = _B(failed_jobs=len(bad))
     if not bad:
         return attrs, None
     detail = bad[0].get("error") or f"{bad[0].get('failed_tasks')} failed task(s)"
@@ -256,7 +219,7 @@ def _parallel_jobs_judge(args: tuple[Any, ...], kwargs: dict[str, Any], result: 
 
 
 def _workers_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return {_B + "workers": getattr(getattr(args[0], "config", None), "worker_count", None)}
+    return _B(workers=getattr(getattr(args[0], "config", None), "worker_count", None))
 
 
 _ORCH, _COORD, _AGG, _DIST = (_BATCH + m for m in ("orchestrator", "coordinator", "aggregator", "distributed"))
@@ -268,19 +231,19 @@ class OrchestrationInstrumentor(CrossBridgeInstrumentor):
     area = "orchestration"
     category = "orchestration"
     module_categories = {"core.orchestration.batch": "general"}
-    observed_retries = {_ORCH: "BatchOrchestrator task retry (retry events)"}
     targets = (
         Target(_MIGRATION, "MigrationOrchestrator.run", "orchestration.migrate", call_attributes=_run_call,
-               result_attributes=_run_result, outcome=_run_outcome, invoker=phased_run(_run_outcome)),
-        OrchestrationTarget(_MIGRATION, "MigrationOrchestrator._update_progress", "orchestration.phase",
-                            shape="phases"),
+               result_attributes=_run_result, outcome=_run_outcome, invokers=(PhasedRun(_run_outcome),)),
+        PhaseSwitch(_MIGRATION, "MigrationOrchestrator._update_progress", "orchestration.phase"),
         Target(_MIGRATION, "MigrationOrchestrator._validate_repository_access", "orchestration.validate_access"),
         Target(_MIGRATION, "MigrationOrchestrator._create_pull_request", "orchestration.create_pull_request"),
         Target(_ORCH, "BatchOrchestrator.execute_job", "orchestration.batch.job", call_attributes=_job_call,
-               outcome=judgement, invoker=judged(_job_judge)),
-        OrchestrationTarget(_ORCH, "BatchOrchestrator._execute_task", "orchestration.batch.task",
-                            call_attributes=_task_call, outcome=judgement, invoker=_task_invoker,
-                            shape="joins_recursion"),
+               outcome=judgement, invokers=(judged(_job_judge),)),
+        JoinsRecursion(_ORCH, "BatchOrchestrator._execute_task", "orchestration.batch.task",
+                       call_attributes=_task_call, outcome=judgement,
+                       invokers=(ObservedRetry("BatchOrchestrator task retry", _task_attempts,
+                                               AttributeAttempts(2, "task", "callable")),
+                                 AfterCall(_task_after))),
         Target(_COORD, "FeatureCoordinator.create_feature_pipeline", "orchestration.batch.pipeline",
                call_attributes=_count(2, "features", "features"), result_attributes=_built_job),
         Target(_COORD, "FeatureCoordinator.create_parallel_feature_job", "orchestration.batch.feature_groups",
@@ -290,25 +253,17 @@ class OrchestrationInstrumentor(CrossBridgeInstrumentor):
         Target(_AGG, "BatchResultAggregator.aggregate_by_feature", "orchestration.batch.aggregate_feature",
                call_attributes=_by_feature_call, result_attributes=_feature_results),
         Target(_AGG, "BatchResultAggregator.generate_report", "orchestration.batch.report",
-               call_attributes=_report_call, result_attributes=lambda r: {_B + "report_bytes": size(r)}),
+               call_attributes=_report_call, result_attributes=lambda r: _B(report_bytes=size(r))),
         Target(_AGG, "BatchResultAggregator.save_results", "orchestration.batch.save",
-               call_attributes=_count(1, "results", "jobs"), result_attributes=lambda p: {_B + "file": file_name(p)}),
+               call_attributes=_count(1, "results", "jobs"), result_attributes=lambda p: _B(file=file_name(p))),
         Target(_AGG, "BatchResultAggregator.compare_results", "orchestration.batch.compare",
                result_attributes=_compare_result),
         Target(_DIST, "DistributedExecutor.start", "orchestration.batch.distributed.start",
                call_attributes=_workers_call),
         Target(_DIST, "DistributedExecutor.stop", "orchestration.batch.distributed.stop"),
         Target(_DIST, "DistributedExecutor.execute_distributed", "orchestration.batch.distributed.execute",
-               call_attributes=_job_call, outcome=judgement, invoker=judged(_distributed_judge)),
+               call_attributes=_job_call, outcome=judgement, invokers=(judged(_distributed_judge),)),
         Target(_DIST, "DistributedExecutor.execute_parallel_jobs", "orchestration.batch.distributed.execute_parallel",
-               call_attributes=_count(1, "jobs", "jobs"), outcome=judgement, invoker=judged(_parallel_jobs_judge)),
+               call_attributes=_count(1, "jobs", "jobs"), outcome=judgement,
+               invokers=(judged(_parallel_jobs_judge),)),
     )
-
-    def _wrap(self, raw: Any, target: Target, on_class: bool = False) -> Any:
-        """The two shapes the plain table cannot express, as the rows declare them (:class:`OrchestrationTarget`)."""
-        if isinstance(target, OrchestrationTarget) and callable(raw) and not isinstance(raw, type):
-            if target.shape == "phases":
-                return phase_switching(raw, self._binding(target))
-            if target.shape == "joins_recursion":
-                return joining(raw, super()._wrap(raw, target, on_class))
-        return super()._wrap(raw, target, on_class)

@@ -54,9 +54,6 @@ Every span carries ``crossbridge.area=profiling``, ``crossbridge.category=perfor
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import inspect
 import logging
 import os
 from collections.abc import Callable
@@ -65,33 +62,23 @@ from typing import Any
 from opentelemetry.trace import Span
 
 from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
-from crossbridge_otel.patching.targets import Attrs, Failure, Target, arg, size
-from crossbridge_otel.patching.wrapping import Binding, mark_failure
-from crossbridge_otel.retry.invoker import retry
+from crossbridge_otel.patching.invokers import AfterCall
+from crossbridge_otel.patching.readers import Prefix, arg, bounded, enum_value, failed_if_false, size
+from crossbridge_otel.patching.targets import Attrs, Failure, Target
+from crossbridge_otel.patching.wrapping import mark_failure
+from crossbridge_otel.retry.invoker import Retry
 
-from ._profiling_support import (
-    ProfilingTarget,
-    after,
-    building,
-    capturing,
-    contexts,
-    failed_false,
-    last_error,
-    linking,
-    remembering,
-)
-from ._support import bounded as _short
-from ._support import enum_value as _enum
+from ._profiling_support import CAPTURE, LINK_EVENTS, ProfilingTarget, contexts, last_error, remembering
 
 __all__ = ["ProfilingInstrumentor"]
 
-_P = "crossbridge.profiling."
+_P = Prefix("crossbridge.profiling.")
 _LOGGERS = ("crossbridge.core.profiling.storage", "crossbridge.core.profiling.benchmark")
 _BACKENDS = {"LocalStorageBackend": "local", "PostgresStorageBackend": "postgres",
              "InfluxDBStorageBackend": "influxdb", "NoOpStorageBackend": "none"}
 
 
-def _start_read(span: Span, args: tuple[Any, ...], result: Any) -> None:
+def _start_read(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
     collector = args[0]
     # CrossBridge's own two off switches make start() return False by design (logged at INFO): not a failure.
     enabled = bool(getattr(getattr(collector, "config", None), "enabled", False))
@@ -102,19 +89,16 @@ def _start_read(span: Span, args: tuple[Any, ...], result: Any) -> None:
                             "or CROSSBRIDGE_PROFILING=false"))
 
 
-def _shutdown_read(span: Span, args: tuple[Any, ...], result: Any) -> None:
-    collector = args[0]
-    for name in ("events_collected", "events_dropped", "events_written"):
-        value = getattr(collector, name, None)
-        if isinstance(value, int):
-            span.set_attribute(_P + name, value)
+def _shutdown_read(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
+    counts = _P.fields(args[0], "events_collected", "events_dropped", "events_written")
+    span.set_attributes({key: value for key, value in counts.items() if isinstance(value, int)})
 
 
 # -- attribute readers ---------------------------------------------------------------------------------
 
 
 def _backend(kind: str) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
-    static = {_P + "backend": kind}
+    static = _P(backend=kind)
 
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
         return static
@@ -124,32 +108,29 @@ def _backend(kind: str) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
 
 def _write_call(kind: str) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-        return {_P + "backend": kind, _P + "events": size(arg(args, kwargs, 1, "events"))}
+        return _P(backend=kind, events=size(arg(args, kwargs, 1, "events")))
 
     return call
 
 
 def _factory_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     config = arg(args, kwargs, 0, "config")
-    return {_P + "backend_requested": _enum(getattr(config, "backend", None)),
-            _P + "enabled": getattr(config, "enabled", None)}
+    return {**_P.fields(config, "enabled"), **_P(backend_requested=enum_value(getattr(config, "backend", None)))}
 
 
 def _factory_result(backend: Any) -> Attrs:
-    return {_P + "backend": _BACKENDS.get(type(backend).__name__, "other")}
+    return _P(backend=_BACKENDS.get(type(backend).__name__, "other"))
 
 
 def _collector_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     collector = args[0]
-    config = getattr(collector, "config", None)
-    return {_P + "backend": _BACKENDS.get(type(getattr(collector, "storage", None)).__name__, "other"),
-            _P + "enabled": getattr(config, "enabled", None),
-            _P + "sampling_rate": getattr(config, "sampling_rate", None)}
+    return {**_P.fields(getattr(collector, "config", None), "enabled", "sampling_rate"),
+            **_P(backend=_BACKENDS.get(type(getattr(collector, "storage", None)).__name__, "other"))}
 
 
 def _flush_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     queue = getattr(args[0], "queue", None)
-    return {_P + "queued": queue.qsize() if queue is not None else None}
+    return _P(queued=queue.qsize() if queue is not None else None)
 
 
 # CrossBridge's parameters after ``self``, in order (record_test_end(test_id, framework, duration_ms, status)).
@@ -159,7 +140,7 @@ _RECORD_PARAMS = {
     "record_step_start": ("test_id", "framework", "step_name"),
     "record_step_end": ("test_id", "framework", "step_name", "duration_ms"),
 }
-_RECORD_KEYS = {"step_name": _P + "step"}
+_RECORD_KEYS = {"step_name": "step"}
 
 
 def _record_call(params: tuple[str, ...]) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
@@ -168,21 +149,21 @@ def _record_call(params: tuple[str, ...]) -> Callable[[tuple[Any, ...], dict[str
         for index, name in enumerate(params, start=1):
             value = arg(args, kwargs, index, name)
             numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-            attributes[_RECORD_KEYS.get(name, _P + name)] = value if numeric else _short(value)
-        return attributes
+            attributes[_RECORD_KEYS.get(name, name)] = value if numeric else bounded(value)
+        return _P(**attributes)
 
     return call
 
 
 def _pytest_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return {_P + "test_id": _short(getattr(arg(args, kwargs, 1, "item"), "nodeid", None))}
+    return _P(test_id=bounded(getattr(arg(args, kwargs, 1, "item"), "nodeid", None)))
 
 
 def _http_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     method = arg(args, kwargs, 1, "method")
     url = str(arg(args, kwargs, 2, "url", ""))
     return {"http.request.method": str(method).upper() if method else None,
-            _P + "endpoint": _short(url.split("?", 1)[0])}
+            **_P(endpoint=bounded(url.split("?", 1)[0]))}
 
 
 def _http_result(response: Any) -> Attrs:
@@ -195,10 +176,9 @@ def _robot_call(status: bool) -> Callable[[tuple[Any, ...], dict[str, Any]], Att
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
         result = arg(args, kwargs, 2, "result")
         suite = getattr(getattr(result, "parent", None), "name", "")
-        attributes = {_P + "test_id": _short(f"{suite}::{getattr(result, 'name', '')}")}
-        if status:  # Robot's own PASS/FAIL/SKIP (CrossBridge stores passed/failed, SKIP as failed)
-            attributes[_P + "status"] = _short(getattr(result, "status", None))
-        return attributes
+        # status: Robot's own PASS/FAIL/SKIP (CrossBridge stores passed/failed, SKIP as failed)
+        return _P(test_id=bounded(f"{suite}::{getattr(result, 'name', '')}"),
+                  status=bounded(getattr(result, "status", None)) if status else None)
 
     return call
 
@@ -209,46 +189,42 @@ def _playwright_call(status: bool, step: bool) -> Callable[[tuple[Any, ...], dic
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
         test = arg(args, kwargs, 1, "test")
         where = getattr(getattr(test, "location", None), "file", "")
-        attributes = {_P + "test_id": _short(f"{where}::{getattr(test, 'title', '')}")}
-        if status:  # Playwright's own status (timedOut, not CrossBridge's mapped "timeout")
-            attributes[_P + "status"] = _short(getattr(arg(args, kwargs, 2, "result"), "status", None))
-        if step:
-            attributes[_P + "step"] = _short(getattr(arg(args, kwargs, 3, "step"), "title", None))
-        return attributes
+        # status: Playwright's own (timedOut, not CrossBridge's mapped "timeout")
+        return _P(test_id=bounded(f"{where}::{getattr(test, 'title', '')}"),
+                  status=bounded(getattr(arg(args, kwargs, 2, "result"), "status", None)) if status else None,
+                  step=bounded(getattr(arg(args, kwargs, 3, "step"), "title", None)) if step else None)
 
     return call
 
 
 def _command_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     """``ProfilingWebDriver._wrap_method(command, method)``: labels the command function it builds."""
-    return {_P + "command": _short(arg(args, kwargs, 1, "command"))}
+    return _P(command=bounded(arg(args, kwargs, 1, "command")))
 
 
 def _create_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     config = arg(args, kwargs, 0, "config")
-    return {_P + "enabled": getattr(config, "enabled", None),
-            _P + "profiler_type": _short(_enum(getattr(config, "profiler_type", None))),
-            _P + "level": _short(_enum(getattr(config, "level", None)))}
+    return {**_P.fields(config, "enabled"),
+            **_P(profiler_type=bounded(enum_value(getattr(config, "profiler_type", None))),
+                 level=bounded(enum_value(getattr(config, "level", None))))}
 
 
 def _create_result(profiler: Any) -> Attrs:
-    return {_P + "profiler": type(profiler).__name__}
+    return _P(profiler=type(profiler).__name__)
 
 
 def _profile_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return {_P + "name": _short(arg(args, kwargs, 0, "name"))}
+    return _P(name=bounded(arg(args, kwargs, 0, "name")))
 
 
 def _benchmark_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     operation = arg(args, kwargs, 2, "operation")
-    return {_P + "adapter": _short(arg(args, kwargs, 1, "adapter_name")),
-            _P + "operation": _short(getattr(operation, "__name__", None))}
+    return _P(adapter=bounded(arg(args, kwargs, 1, "adapter_name")),
+              operation=bounded(getattr(operation, "__name__", None)))
 
 
 def _benchmark_result(result: Any) -> Attrs:
-    keys = ("iterations", "successful_runs", "failed_runs")
-    return {**{_P + key: getattr(result, key, None) for key in keys},
-            _P + "mean_ms": getattr(result, "avg_duration_ms", None)}
+    return _P.fields(result, "iterations", "successful_runs", "failed_runs", mean_ms="avg_duration_ms")
 
 
 def _benchmark_outcome(result: Any) -> Failure:
@@ -267,17 +243,22 @@ _COLLECTOR = "core.profiling.collector"
 _HOOKS = "core.profiling.hooks"
 
 
+def _returned_false(description: str) -> Callable[[Any], Failure]:
+    """``False`` → ``returned_false`` with CrossBridge's own ERROR log text of the call, else ``description``."""
+    return failed_if_false(description=description, detail=last_error.peek)
+
+
 def _storage(cls: str, kind: str) -> tuple[Target, ...]:
-    write_retry = retry("default", write=True) if kind == "postgres" else None
+    write_retry = (Retry("default", write=True),) if kind == "postgres" else ()
     return (
         Target(_STORAGE, f"{cls}.initialize", "profiling.storage.initialize", call_attributes=_backend(kind),
-               outcome=failed_false(f"{cls}.initialize returned False"),
-               invoker=capturing(retry("default"))),
+               outcome=_returned_false(f"{cls}.initialize returned False"),
+               invokers=(CAPTURE, Retry("default"))),
         Target(_STORAGE, f"{cls}.write_events", "profiling.storage.write", call_attributes=_write_call(kind),
-               outcome=failed_false(f"{cls}.write_events returned False (not initialized?)"),
-               invoker=linking(write_retry)),
+               outcome=_returned_false(f"{cls}.write_events returned False (not initialized?)"),
+               invokers=(LINK_EVENTS, CAPTURE, *write_retry)),
         Target(_STORAGE, f"{cls}.flush", "profiling.storage.flush", call_attributes=_backend(kind),
-               outcome=failed_false(f"{cls}.flush returned False"), invoker=capturing(None)),
+               outcome=_returned_false(f"{cls}.flush returned False"), invokers=(CAPTURE,)),
         Target(_STORAGE, f"{cls}.shutdown", "profiling.storage.shutdown", call_attributes=_backend(kind)),
     )
 
@@ -299,11 +280,11 @@ class ProfilingInstrumentor(CrossBridgeInstrumentor):
         Target(_STORAGE, "StorageFactory.from_config", "profiling.storage.create", call_attributes=_factory_call,
                result_attributes=_factory_result),
         Target(_COLLECTOR, "MetricsCollector.start", "profiling.collector.start", call_attributes=_collector_call,
-               invoker=capturing(after(_start_read))),
+               invokers=(CAPTURE, AfterCall(_start_read))),
         Target(_COLLECTOR, "MetricsCollector.flush", "profiling.collector.flush", call_attributes=_flush_call,
-               outcome=failed_false("MetricsCollector.flush returned False")),
+               outcome=_returned_false("MetricsCollector.flush returned False")),
         Target(_COLLECTOR, "MetricsCollector.shutdown", "profiling.collector.shutdown",
-               call_attributes=_collector_call, invoker=after(_shutdown_read)),
+               call_attributes=_collector_call, invokers=(AfterCall(_shutdown_read),)),
         ProfilingTarget(_COLLECTOR, "MetricsCollector.collect", "profiling.collect", mode="count",
                         prepare=remembering),
         *(_record(method) for method in _RECORD_PARAMS),
@@ -326,10 +307,11 @@ class ProfilingInstrumentor(CrossBridgeInstrumentor):
         # Profiler API
         Target("core.profiling.factory", "create_profiler", "profiling.profiler.create",
                call_attributes=_create_call, result_attributes=_create_result),
-        Target("core.profiling.context", "profile", "profiling.profile", call_attributes=_profile_call),
+        ProfilingTarget("core.profiling.context", "profile", "profiling.profile", call_attributes=_profile_call,
+                        block=True),
         Target("core.profiling.benchmark", "BenchmarkProfiler.benchmark_operation", "profiling.benchmark",
                call_attributes=_benchmark_call, result_attributes=_benchmark_result,
-               outcome=_benchmark_outcome, invoker=capturing(None)),
+               outcome=_benchmark_outcome, invokers=(CAPTURE,)),
     )
 
     def _on_instrument(self, **kwargs: Any) -> None:
@@ -342,28 +324,3 @@ class ProfilingInstrumentor(CrossBridgeInstrumentor):
             logger.removeHandler(last_error)
         self._error_loggers = []
         contexts.clear()
-
-    def _wrap(self, raw: Any, target: Target, on_class: bool = False) -> Any:
-        """Shapes the plain table cannot express, as the rows declare them (:class:`ProfilingTarget`), and one
-        it can read off the callable itself: a ``@contextmanager`` function (``context.profile``) is rebuilt
-        around the engine's generator wrapper so the span covers the ``with`` block, not the creation of the
-        context manager."""
-        if isinstance(target, ProfilingTarget) and callable(raw):
-            if target.builds:
-                per_event = target.mode != "count" or self._settings.per_event_spans
-                return building(raw, target, self._labelled(target), per_event)
-            if target.prepare is not None:
-                return super()._wrap(target.prepare(raw), target, on_class)
-        inner = getattr(raw, "__wrapped__", None)
-        if (inspect.isfunction(raw) and inspect.isgeneratorfunction(inner)
-                and raw.__code__.co_filename == contextlib.__file__):
-            return contextlib.contextmanager(super()._wrap(inner, target, on_class))
-        return super()._wrap(raw, target, on_class)
-
-    def _labelled(self, target: Target) -> Callable[[Attrs], Binding]:
-        """The engine's binding for ``target`` with fixed labels (uninstrument makes it a pass-through)."""
-
-        def binding_for(labels: Attrs) -> Binding:
-            return self._binding(dataclasses.replace(target, call_attributes=lambda args, kwargs: labels))
-
-        return binding_for

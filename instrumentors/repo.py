@@ -40,39 +40,29 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlparse
-
-from opentelemetry.trace import Span
 
 from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
-from crossbridge_otel.patching.targets import Attrs, Invoker, InvokerEnv, Target, arg, size
-from crossbridge_otel.retry.invoker import retry
-
-from ._support import bounded, observer
+from crossbridge_otel.patching.readers import Prefix, arg, bounded, host_of, size
+from crossbridge_otel.patching.targets import Attrs, Target
+from crossbridge_otel.retry.attempts import AttemptLog
+from crossbridge_otel.retry.invoker import Retry
+from crossbridge_otel.retry.observed import ObservedRetry, Tap
 
 __all__ = ["READS", "WRITES", "RepoInstrumentor"]
 
-_P = "crossbridge.repo."
+_P = Prefix("crossbridge.repo.")
 _BITBUCKET = "core.repo.bitbucket"
 _PR_ATTEMPTS = 3  # CrossBridge's create_pull_request loop: range(3)
 
 
 def _connector(self: Any) -> dict[str, Any]:
-    return {
-        _P + "provider": "bitbucket",
-        _P + "owner": bounded(getattr(self, "owner", None), 128),
-        _P + "name": bounded(getattr(self, "repo", None), 128),
-        _P + "cloud": getattr(self, "is_cloud", None),
-        _P + "base_branch": bounded(getattr(self, "base_branch", None), 128),
-    }
+    return _P(provider="bitbucket", owner=bounded(getattr(self, "owner", None), 128),
+              name=bounded(getattr(self, "repo", None), 128), cloud=getattr(self, "is_cloud", None),
+              base_branch=bounded(getattr(self, "base_branch", None), 128))
 
 
 # (argument index counting self, keyword name, attribute, reader)
 _Arg = tuple[int, str, str, Callable[[Any], Any]]
-
-
-def _short(value: Any) -> Any:
-    return bounded(value, 256)
 
 
 def _call(*extra: _Arg) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
@@ -81,30 +71,30 @@ def _call(*extra: _Arg) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
         for index, name, key, read in extra:
             value = arg(args, kwargs, index, name)
             if value is not None:
-                attrs[_P + key] = read(value)
+                attrs[_P.key(key)] = read(value)
         return attrs
 
     return call
 
 
-_PATH: _Arg = (1, "path", "path", _short)
+_PATH: _Arg = (1, "path", "path", bounded)
 
 
 def _branch(index: int, name: str = "branch") -> _Arg:
-    return (index, name, "branch", _short)
+    return (index, name, "branch", bounded)
 
 
 def _items(result: Any) -> Attrs:
-    return {_P + "items": size(result)}
+    return _P(items=size(result))
 
 
 def _bytes(result: Any) -> Attrs:
     # text from Bitbucket Cloud, bytes from Server; the atlassian client returns a .json file parsed (a dict)
-    return {_P + "bytes": size(result) if isinstance(result, (str, bytes)) else None}
+    return _P(bytes=size(result) if isinstance(result, (str, bytes)) else None)
 
 
 def _pr(result: Any) -> Attrs:
-    return {_P + "pr_number": getattr(result, "number", None)}
+    return _P(pr_number=getattr(result, "number", None))
 
 
 class _PostTaps:
@@ -169,36 +159,22 @@ class _PostTaps:
 _TAPS = _PostTaps()
 
 
-def _pr_invoker(target: Target, env: InvokerEnv) -> Invoker | None:
-    """Observes CrossBridge's own PR retry: every try is one ``post`` of the connector's atlassian client
-    (Cloud calls ``client.post``; Server's ``client.create_pull_request`` calls ``self.post``)."""
-
-    def invoke(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-        client = getattr(args[0], "client", None)
-        post = _TAPS.original(client) if client is not None else None
-        if not callable(post):
-            return original(*args, **kwargs)
-        attempts = observer(span, _PR_ATTEMPTS, target, env)
-        try:
-            previous = _TAPS.add(client, attempts.wrap(post))
-        except (AttributeError, TypeError):  # a client that takes no instance attributes: call untouched
-            return original(*args, **kwargs)
-        try:
-            return original(*args, **kwargs)
-        finally:
-            _TAPS.remove(client, previous)
-            attempts.finish()
-
-    return invoke
+def _tap_pr_posts(attempts: AttemptLog, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tap | None:
+    """CrossBridge's PR retry: every try is one ``post`` of the connector's atlassian client (Cloud calls
+    ``client.post``; Server's ``client.create_pull_request`` calls ``self.post``)."""
+    client = getattr(args[0], "client", None)
+    post = _TAPS.original(client) if client is not None else None
+    if not callable(post):
+        return None
+    try:
+        previous = _TAPS.add(client, attempts.wrap(post))
+    except (AttributeError, TypeError):  # a client that takes no instance attributes: call untouched
+        return None
+    return args, kwargs, lambda: _TAPS.remove(client, previous)
 
 
 def _connect_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    url = arg(args, kwargs, 0, "repo_url")
-    try:
-        host = urlparse(str(url)).hostname
-    except ValueError:
-        host = None
-    return {_P + "host": host}
+    return _P(host=host_of(arg(args, kwargs, 0, "repo_url")))
 
 
 # method → (extra call attributes, result attributes, span name suffix)
@@ -218,27 +194,29 @@ WRITES: dict[str, tuple[tuple[_Arg, ...], Callable[[Any], Attrs] | None]] = {
     "delete_file": ((_PATH, _branch(3)), None),
 }
 _OTHER: dict[str, tuple[tuple[_Arg, ...], Callable[[Any], Attrs] | None]] = {
-    "file_exists": ((_PATH, _branch(2)), lambda r: {_P + "exists": bool(r)}),
-    "has_files": ((_branch(1),), lambda r: {_P + "has_files": bool(r)}),
-    "find_branch_with_content": ((), lambda r: {_P + "found": r is not None}),
-    "list_pull_requests": (((1, "state", "state", _short),), _items),
+    "file_exists": ((_PATH, _branch(2)), lambda r: _P(exists=bool(r))),
+    "has_files": ((_branch(1),), lambda r: _P(has_files=bool(r))),
+    "find_branch_with_content": ((), lambda r: _P(found=r is not None)),
+    "list_pull_requests": (((1, "state", "state", bounded),), _items),
 }
 
 
 def _targets() -> tuple[Target, ...]:
     rows: list[Target] = [Target("core.repo.repo_translator", "translate_repo_to_connector", "repo.connect",
                                  call_attributes=_connect_call,
-                                 result_attributes=lambda c: {_P + "connector": type(c).__name__})]
+                                 result_attributes=lambda c: _P(connector=type(c).__name__))]
     for method, (extra, result) in READS.items():
         rows.append(Target(_BITBUCKET, f"BitbucketConnector.{method}", f"repo.{method}", call_attributes=_call(*extra),
-                           result_attributes=result, invoker=retry("quick")))
+                           result_attributes=result, invokers=(Retry("quick"),)))
     for method, (extra, result) in {**WRITES, **_OTHER}.items():
         rows.append(Target(_BITBUCKET, f"BitbucketConnector.{method}", f"repo.{method}", call_attributes=_call(*extra),
                            result_attributes=result))
+    pr = (_branch(3, "source_branch"), (4, "target_branch", "target_branch", bounded), (5, "draft", "draft", bool))
     rows.append(Target(_BITBUCKET, "BitbucketConnector.create_pull_request", "repo.create_pull_request",
-                       call_attributes=_call(_branch(3, "source_branch"), (4, "target_branch", "target_branch", _short),
-                                             (5, "draft", "draft", bool)),
-                       result_attributes=_pr, invoker=_pr_invoker))
+                       call_attributes=_call(*pr),
+                       result_attributes=_pr,
+                       invokers=(ObservedRetry("BitbucketConnector.create_pull_request 429 retry", _PR_ATTEMPTS,
+                                               _tap_pr_posts),)))
     return tuple(rows)
 
 
@@ -247,5 +225,4 @@ class RepoInstrumentor(CrossBridgeInstrumentor):
 
     area = "repo"
     category = "governance"
-    observed_retries = {_BITBUCKET: "BitbucketConnector.create_pull_request 429 retry (retry events)"}
     targets = _targets()

@@ -52,98 +52,77 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import trace as trace_api
+from opentelemetry.metrics import _Gauge as Gauge
 from opentelemetry.trace import Span
 
-from crossbridge_otel._guard import report_failure
+from crossbridge_otel._guard import guarded
 from crossbridge_otel.doctor.health import health_gauge
 from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
-from crossbridge_otel.patching.targets import Attrs, Failure, Invoker, InvokerEnv, Target, arg
-from crossbridge_otel.patching.wrapping import ORIGINAL_ATTR, SWITCH, Binding
-from crossbridge_otel.retry.attempts import AttemptLog, tally_for
+from crossbridge_otel.patching.invokers import AfterCall, Invoker, InvokerEnv, InvokerSpec
+from crossbridge_otel.patching.readers import Prefix, arg, bounded, enum_value, failed_if_false
+from crossbridge_otel.patching.targets import Attrs, Engine, Failure, Target
+from crossbridge_otel.patching.wrapping import ORIGINAL_ATTR, SWITCH, Binding, bump
+from crossbridge_otel.retry.observed import ArgumentAttempts, ObservedRetry
 
 __all__ = ["CountedTarget", "RuntimeInstrumentor"]
 
-_R = "crossbridge.runtime."
-
-
-def _enum(value: Any) -> Any:
-    return getattr(value, "value", value)
+_R = Prefix("crossbridge.runtime.")
+_HEALTH = _R.child("health")
+_LIMIT = _R.child("rate_limit")
 
 
 # -- retry_with_backoff: observed, not repeated --------------------------------------------------------
 
 
 def _retry_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    policy = arg(args, kwargs, 1, "policy")
-    return {_R + "retry.max_attempts": getattr(policy, "max_attempts", 3)}
+    return {_R.key("retry.max_attempts"): _max_attempts(args, kwargs)}
 
 
-def _observe_loop(target: Target, env: InvokerEnv) -> Invoker:
-    tally = tally_for(env.meter, env.area, target.span)
-
-    def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-        log = None
-        try:
-            policy = arg(args, kwargs, 1, "policy")
-            func = arg(args, kwargs, 0, "func")
-            if callable(func):
-                log = AttemptLog(span, max_attempts=int(getattr(policy, "max_attempts", 3)), tally=tally)
-                if args:
-                    args = (log.wrap(func), *args[1:])
-                else:
-                    kwargs = {**kwargs, "func": log.wrap(func)}
-        except Exception as exc:
-            report_failure("runtime retry observation", exc)
-        try:
-            return original(*args, **kwargs)
-        finally:
-            if log is not None:
-                try:
-                    log.close()
-                except Exception as exc:
-                    report_failure("runtime retry observation", exc)
-
-    return invoke
+def _max_attempts(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    return int(getattr(arg(args, kwargs, 1, "policy"), "max_attempts", 3))
 
 
 # -- health registry ------------------------------------------------------------------------------------
 
 
+def _check_name(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    return bounded(arg(args, kwargs, 1, "name"), 100)
+
+
 def _check_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return {_R + "health.check": str(arg(args, kwargs, 1, "name"))[:100]}
+    return _HEALTH(check=_check_name(args, kwargs))
 
 
 def _check_result(result: Any) -> Attrs:
-    return {_R + "health.status": _enum(getattr(result, "status", None))}
+    return _HEALTH(status=enum_value(getattr(result, "status", None)))
 
 
 def _check_outcome(result: Any) -> Failure:
-    status = _enum(getattr(result, "status", None))
+    status = enum_value(getattr(result, "status", None))
     if status in (None, "healthy"):
         return None
     return (f"health_{status}", str(getattr(result, "message", "") or status))
 
 
-def _gauged(target: Target, env: InvokerEnv) -> Invoker:
-    gauge = health_gauge(env.meter)
+def _set_gauge(gauge: Gauge, span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
+    if result is None:  # the check raised (HealthRegistry.run raises KeyError for an unknown name): no series
+        return
+    healthy = enum_value(getattr(result, "status", None)) == "healthy"
+    gauge.set(1 if healthy else 0, {"check": str(_check_name(args, kwargs))})
 
-    def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-        result = original(*args, **kwargs)
-        try:
-            name = str(arg(args, kwargs, 1, "name"))[:100]
-            gauge.set(1 if _enum(getattr(result, "status", None)) == "healthy" else 0, {"check": name})
-        except Exception as exc:
-            report_failure("runtime health gauge", exc)
-        return result
 
-    return invoke
+@dataclass(frozen=True)
+class HealthGauge(InvokerSpec):
+    """Sets ``crossbridge.health.status`` {check} from the check's result."""
+
+    def build(self, env: InvokerEnv, inner: Invoker | None) -> Invoker:
+        return AfterCall(functools.partial(_set_gauge, health_gauge(env.meter))).build(env, inner)
 
 
 def _all_result(result: Any) -> Attrs:
     if not isinstance(result, dict):
         return {}
-    return {_R + "health.overall_status": result.get("overall_status"), _R + "health.passed": result.get("passed"),
-            _R + "health.failed": result.get("failed"), _R + "health.total": result.get("total_checks")}
+    return _HEALTH.fields(result, "overall_status", "passed", "failed", total="total_checks")
 
 
 def _all_outcome(result: Any) -> Failure:
@@ -156,29 +135,26 @@ def _all_outcome(result: Any) -> Failure:
 # -- rate limiter -----------------------------------------------------------------------------------------
 
 
+def _limit(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {"key": bounded(arg(args, kwargs, 1, "key"), 100), "capacity": arg(args, kwargs, 2, "capacity"),
+            "window_s": arg(args, kwargs, 3, "window_seconds")}
+
+
 def _limit_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return {_R + "rate_limit.key": str(arg(args, kwargs, 1, "key"))[:100],
-            _R + "rate_limit.capacity": arg(args, kwargs, 2, "capacity"),
-            _R + "rate_limit.window_s": arg(args, kwargs, 3, "window_seconds")}
+    return _LIMIT(**_limit(args, kwargs))
 
 
 def _limit_result(result: Any) -> Attrs:
-    return {_R + "rate_limit.allowed": bool(result)}
-
-
-def _limit_outcome(result: Any) -> Failure:
-    return ("rate_limited", "CrossBridge RateLimiter denied the request") if result is False else None
+    return _LIMIT(allowed=bool(result))
 
 
 def _denial(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return {"rate_limit.key": str(arg(args, kwargs, 1, "key"))[:100],
-            "rate_limit.capacity": arg(args, kwargs, 2, "capacity"),
-            "rate_limit.window_s": arg(args, kwargs, 3, "window_seconds")}
+    return {f"rate_limit.{key}": value for key, value in _limit(args, kwargs).items()}
 
 
 @dataclass(frozen=True)
 class CountedTarget(Target):
-    """A high-frequency row whose failures matter (read by ``RuntimeInstrumentor._wrap``).
+    """A high-frequency row whose failures matter.
 
     Without per-event spans each call is counted on the enclosing recording span (``crossbridge.<span>.count``);
     a call whose ``outcome`` is a failure also bumps ``crossbridge.<span>.<failed>`` there and adds the event
@@ -190,24 +166,21 @@ class CountedTarget(Target):
     event: str = ""
     event_attributes: Callable[[tuple[Any, ...], dict[str, Any]], Attrs] | None = None
 
+    def wrap(self, raw: Any, engine: Engine) -> Any:
+        if not callable(raw) or isinstance(raw, (type, staticmethod, classmethod)):
+            return engine.wrapper(raw, self)
+        if not engine.settings.per_event_spans:
+            return _counted(raw, self, engine.binding(self))
+        noted = AfterCall(self._note_failure)
+        return engine.wrapper(raw, dataclasses.replace(self, mode="span", invokers=(*self.invokers, noted)))
 
-def _noted(target: CountedTarget) -> Callable[[Target, InvokerEnv], Invoker]:
-    """Per-event spans: the failure's event on the call's own span."""
+    def _note_failure(self, span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
+        """Per-event spans: the failure's event on the call's own span."""
+        if self.outcome is not None and self.outcome(result) is not None:
+            span.add_event(self.event, self._event_attributes(args, kwargs))
 
-    def factory(_: Target, env: InvokerEnv) -> Invoker:
-        def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-            result = original(*args, **kwargs)
-            if target.outcome is not None and target.outcome(result) is not None:
-                try:
-                    span.add_event(target.event, dict(target.event_attributes(args, kwargs))
-                                   if target.event_attributes is not None else None)
-                except Exception as exc:
-                    report_failure(f"event of {target.span}", exc)
-            return result
-
-        return invoke
-
-    return factory
+    def _event_attributes(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        return dict(self.event_attributes(args, kwargs)) if self.event_attributes is not None else None
 
 
 def _counted(raw: Callable[..., Any], target: CountedTarget, binding: Binding) -> Callable[..., Any]:
@@ -217,23 +190,23 @@ def _counted(raw: Callable[..., Any], target: CountedTarget, binding: Binding) -
     lock = threading.Lock()
     current = trace_api.get_current_span
     count_key, failed_key = binding.count_key, f"crossbridge.{target.span}.{target.failed}"
-    outcome, attributes = target.outcome, target.event_attributes
+    outcome = target.outcome
+
+    @guarded(f"count of {target.span}", None)
+    def count(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
+        failed = outcome is not None and outcome(result) is not None
+        with lock:
+            bump(span, count_key)
+            if failed:
+                bump(span, failed_key)
+        if failed:
+            span.add_event(target.event, target._event_attributes(args, kwargs))
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         result = raw(*args, **kwargs)
         span = current()
         if switch.on and binding.live and span.is_recording():
-            try:
-                failed = outcome is not None and outcome(result) is not None
-                with lock:
-                    seen = getattr(span, "attributes", None) or {}
-                    span.set_attribute(count_key, seen.get(count_key, 0) + 1)
-                    if failed:
-                        span.set_attribute(failed_key, seen.get(failed_key, 0) + 1)
-                if failed:
-                    span.add_event(target.event, dict(attributes(args, kwargs)) if attributes is not None else None)
-            except Exception as exc:
-                report_failure(f"count of {target.span}", exc)
+            count(span, args, kwargs, result)
         return result
 
     functools.update_wrapper(wrapper, raw)
@@ -242,7 +215,8 @@ def _counted(raw: Callable[..., Any], target: CountedTarget, binding: Binding) -
 
 
 _CHECK = CountedTarget("core.runtime.rate_limit", "RateLimiter.check", "runtime.rate_limit.check", mode="count",
-                       call_attributes=_limit_call, result_attributes=_limit_result, outcome=_limit_outcome,
+                       call_attributes=_limit_call, result_attributes=_limit_result,
+                       outcome=failed_if_false("rate_limited", "CrossBridge RateLimiter denied the request"),
                        failed="denied", event="rate_limit.denied", event_attributes=_denial)
 
 
@@ -253,19 +227,10 @@ class RuntimeInstrumentor(CrossBridgeInstrumentor):
     category = "general"
     targets = (
         Target("core.runtime.retry", "retry_with_backoff", "runtime.retry", call_attributes=_retry_call,
-               invoker=_observe_loop),
+               invokers=(ObservedRetry("retry_with_backoff", _max_attempts, ArgumentAttempts(0, "func")),)),
         Target("core.runtime.health", "HealthRegistry.run", "runtime.health.check", call_attributes=_check_call,
-               result_attributes=_check_result, outcome=_check_outcome, invoker=_gauged),
+               result_attributes=_check_result, outcome=_check_outcome, invokers=(HealthGauge(),)),
         Target("core.runtime.health", "HealthRegistry.run_all", "runtime.health.run_all",
                result_attributes=_all_result, outcome=_all_outcome),
         _CHECK,
     )
-
-    def _wrap(self, raw: Any, target: Target, on_class: bool = False) -> Any:
-        """A :class:`CountedTarget` is counted on the enclosing span, or (per-event spans) a span with its event."""
-        if isinstance(target, CountedTarget) and callable(raw) and not isinstance(raw, (type, staticmethod,
-                                                                                         classmethod)):
-            if not self._settings.per_event_spans:
-                return _counted(raw, target, self._binding(target))
-            return super()._wrap(raw, dataclasses.replace(target, mode="span", invoker=_noted(target)), on_class)
-        return super()._wrap(raw, target, on_class)

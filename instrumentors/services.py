@@ -38,16 +38,18 @@ from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.trace import Span, SpanKind, Tracer
 
-from crossbridge_otel._guard import report_failure
+from crossbridge_otel._guard import guarded
 from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
-from crossbridge_otel.patching.targets import Attrs, Invoker, InvokerEnv, Target, arg, failed_if_false, size
+from crossbridge_otel.patching.invokers import AfterCall
+from crossbridge_otel.patching.readers import Prefix, arg, bounded, failed_if_false, file_name, size
+from crossbridge_otel.patching.targets import Attrs, Target
 from crossbridge_otel.patching.wrapping import mark_failure
-
-from ._support import AttemptObserver, after_call, bounded, file_name, observer
+from crossbridge_otel.retry.attempts import AttemptLog
+from crossbridge_otel.retry.observed import ObservedRetry, Tap
 
 __all__ = ["ServicesInstrumentor"]
 
-_P = "crossbridge.services."
+_P = Prefix("crossbridge.services.")
 _API = "services.sidecar_api"
 _CLIENT = "services.sidecar_client"
 _LOGGING = "services.logging_service"
@@ -82,14 +84,12 @@ class _RequestAttributes:
             own, token = True, context_api.attach(trace_api.set_span_in_context(span))
         done: list[bool] = []
 
+        @guarded("sidecar API request attributes", None)
         def finish(code: int | None) -> None:
             if done:
                 return
             done.append(True)
-            try:
-                self._finish(span, scope, code, own)
-            except Exception as exc:
-                report_failure("sidecar API request attributes", exc)
+            self._finish(span, scope, code, own)
 
         async def send_and_see(message: MutableMapping[str, Any]) -> None:
             # at response start: FastAPI's instrumentation may end its span once the body is sent
@@ -110,9 +110,9 @@ class _RequestAttributes:
         if not span.is_recording():
             return
         route = getattr(scope.get("route"), "path", None)
-        span.set_attributes({**self.static, _P + "route": bounded(route or "unmatched", 128)})
+        span.set_attributes({**self.static, **_P(route=bounded(route or "unmatched", 128))})
         if code is not None:
-            span.set_attribute(_P + "status_code", code)
+            span.set_attribute(_P.key("status_code"), code)
             if own:
                 span.set_attribute("http.response.status_code", code)
                 if code >= 400:
@@ -129,7 +129,7 @@ def _api_after(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result
 class _ObservedClient:
     """The client's ``httpx.AsyncClient`` with ``post`` observed as attempts (everything else delegated)."""
 
-    def __init__(self, client: Any, attempts: AttemptObserver) -> None:
+    def __init__(self, client: Any, attempts: AttemptLog) -> None:
         self._client = client
         self.post = attempts.wrap_async(client.post, _non_200)
 
@@ -142,35 +142,29 @@ def _non_200(response: Any) -> tuple[str, str] | None:
     return None if code == 200 else (str(code), f"sidecar returned HTTP {code}")
 
 
-def _send_invoker(target: Target, env: InvokerEnv) -> Invoker | None:
-    """Observes the client's own loop: every ``post`` of its ``httpx.AsyncClient`` (``_http_client``, made by
-    the sender loop) is one attempt; the client is swapped for an observing proxy for the call only."""
+def _send_attempts(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    return int(getattr(getattr(args[0], "config", None), "retry_attempts", 1) or 1)
 
-    async def invoke(original: Any, args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-        owner = args[0]
-        client = getattr(owner, "_http_client", None)
-        if client is None or not callable(getattr(client, "post", None)):
-            return await original(*args, **kwargs)
-        tries = getattr(getattr(owner, "config", None), "retry_attempts", 1)
-        attempts = observer(span, max(1, int(tries or 1)), target, env)
-        owner._http_client = _ObservedClient(client, attempts)
-        try:
-            return await original(*args, **kwargs)
-        finally:
-            owner._http_client = client
-            attempts.finish()
 
-    return invoke
+def _tap_http_client(attempts: AttemptLog, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tap | None:
+    """Every ``post`` of the client's ``httpx.AsyncClient`` (``_http_client``, made by the sender loop) is one
+    attempt: the client is swapped for an observing proxy for the call only."""
+    owner = args[0]
+    client = getattr(owner, "_http_client", None)
+    if client is None or not callable(getattr(client, "post", None)):
+        return None
+    owner._http_client = _ObservedClient(client, attempts)
+    return args, kwargs, lambda: setattr(owner, "_http_client", client)
 
 
 def _setup_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return {_P + "log_level": bounded(arg(args, kwargs, 0, "log_level", "INFO"), 16)}
+    return _P(log_level=bounded(arg(args, kwargs, 0, "log_level", "INFO"), 16))
 
 
 def _secure_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     import logging
 
-    return {_P + "root_handlers": len(logging.getLogger().handlers)}
+    return _P(root_handlers=len(logging.getLogger().handlers))
 
 
 class ServicesInstrumentor(CrossBridgeInstrumentor):
@@ -179,19 +173,19 @@ class ServicesInstrumentor(CrossBridgeInstrumentor):
     area = "services"
     category = "orchestration"
     module_categories = {_LOGGING: "general"}
-    observed_retries = {_CLIENT: "RemoteSidecarClient._send_batch_with_retry (retry events)"}
     targets = (
         Target(_LOGGING, "setup_logging", "services.logging.setup", call_attributes=_setup_call,
-               result_attributes=lambda path: {_P + "log_file": file_name(path)}),
+               result_attributes=lambda path: _P(log_file=file_name(path))),
         Target(_LOGGING, "configure_secure_logging", "services.logging.secure", call_attributes=_secure_call),
         Target(_API, "SidecarAPIServer.__init__", "services.sidecar.api.init",
-               call_attributes=lambda a, kw: {_P + "host": bounded(arg(a, kw, 2, "host", "0.0.0.0"), 64),
-                                              _P + "port": arg(a, kw, 3, "port", 8765)},
-               invoker=after_call(_api_after)),
+               call_attributes=lambda a, kw: _P(host=bounded(arg(a, kw, 2, "host", "0.0.0.0"), 64),
+                                                port=arg(a, kw, 3, "port", 8765)),
+               invokers=(AfterCall(_api_after),)),
         Target(_CLIENT, "RemoteSidecarClient._send_batch_with_retry", "services.sidecar.send",
-               call_attributes=lambda a, kw: {_P + "events": size(arg(a, kw, 1, "events"))},
+               call_attributes=lambda a, kw: _P(events=size(arg(a, kw, 1, "events"))),
                outcome=failed_if_false("sidecar_send_failed", "the batch was dropped after every attempt failed"),
-               invoker=_send_invoker),
+               invokers=(ObservedRetry("RemoteSidecarClient._send_batch_with_retry", _send_attempts,
+                                       _tap_http_client),)),
         Target(_CLIENT, "RemoteSidecarClient.send_event", "services.sidecar.event", mode="count"),
     )
 

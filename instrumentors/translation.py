@@ -34,21 +34,29 @@ Source and generated code are never attributes: only their sizes and counts.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from opentelemetry.trace import Span
 
 from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
-from crossbridge_otel.patching.targets import Attrs, Failure, Target, arg, size
-from crossbridge_otel.retry.ratelimit import rate_limit
-
-from ._support import after_call, bounded, enum_value, file_name, looks_like_path
+from crossbridge_otel.patching.invokers import AfterCall
+from crossbridge_otel.patching.readers import Prefix, arg, bounded, enum_value, file_name, size
+from crossbridge_otel.patching.targets import Attrs, Failure, Target
+from crossbridge_otel.retry.ratelimit import RateLimit
 
 __all__ = ["TranslationInstrumentor"]
 
-_P = "crossbridge.translation."
+_P = Prefix("crossbridge.translation.")
 _PIPELINE = "core.translation.pipeline"
-_FLAG = _P + "source_framework_is_path"
+_FLAG = _P.key("source_framework_is_path")
+
+
+def _looks_like_path(value: Any) -> bool:
+    """True for a string that is a file path rather than a framework name (``translate_file``'s bug)."""
+    if not isinstance(value, str) or not value:
+        return False
+    return "/" in value or "\\" in value or os.path.splitext(value)[1] != ""
 
 
 def _frameworks(span: Span, pipeline: Any, source_argument: Any = None) -> None:
@@ -64,24 +72,19 @@ def _frameworks(span: Span, pipeline: Any, source_argument: Any = None) -> None:
     target = getattr(config, "target_framework", None) if config is not None else None
     if generator is not None and not target:
         target = getattr(generator, "framework", None)
-    attrs: dict[str, Any] = {}
-    if looks_like_path(source):
-        attrs[_FLAG] = True  # translate_file's bug: the path became the source framework
-    elif source:
-        attrs[_P + "source_framework"] = bounded(source, 64)
-    if target:
-        attrs[_P + "target_framework"] = bounded(target, 64)
-    if parser is not None:
-        attrs[_P + "parser"] = type(parser).__name__
-    if generator is not None:
-        attrs[_P + "generator"] = type(generator).__name__
-    span.set_attributes(attrs)
+    path = _looks_like_path(source)  # translate_file's bug: the path became the source framework
+    attrs = _P(source_framework_is_path=True if path else None,
+              source_framework=bounded(source, 64) if source and not path else None,
+              target_framework=bounded(target, 64) if target else None,
+              parser=type(parser).__name__ if parser is not None else None,
+              generator=type(generator).__name__ if generator is not None else None)
+    span.set_attributes({key: value for key, value in attrs.items() if value is not None})
 
 
 def _setup_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     config = arg(args, kwargs, 1, "config")
-    return {_P + "source_framework": bounded(getattr(config, "source_framework", None), 64),
-            _P + "target_framework": bounded(getattr(config, "target_framework", None), 64)}
+    return _P(source_framework=bounded(getattr(config, "source_framework", None), 64),
+             target_framework=bounded(getattr(config, "target_framework", None), 64))
 
 
 def _setup_after(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
@@ -92,12 +95,9 @@ def _translate_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     code = arg(args, kwargs, 1, "source_code")
     source_framework = arg(args, kwargs, 2, "source_framework")
     source_file = arg(args, kwargs, 4, "source_file", "") or None
-    attrs: dict[str, Any] = {_P + "source_bytes": len(code) if isinstance(code, str) else None}
-    if looks_like_path(source_framework):
-        attrs[_FLAG] = True
-        source_file = source_file or source_framework
-    attrs[_P + "source_file"] = file_name(source_file)
-    return attrs
+    path = _looks_like_path(source_framework)
+    return _P(source_bytes=len(code) if isinstance(code, str) else None, source_framework_is_path=path or None,
+             source_file=file_name(source_file or (source_framework if path else None)))
 
 
 def _translate_after(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
@@ -108,16 +108,11 @@ def _result_attrs(result: Any) -> Attrs:
     intent = getattr(result, "intent", None)
     code = getattr(result, "target_code", None)
     return {
-        _P + "success": getattr(result, "success", None),
-        _P + "intent": enum_value(getattr(intent, "test_type", None)) if intent is not None else None,
-        _P + "confidence": getattr(result, "confidence", None),
-        _P + "actions": getattr(result, "actions_translated", None),
-        _P + "assertions": getattr(result, "assertions_translated", None),
-        _P + "idioms_applied": getattr(result, "idioms_applied", None),
-        _P + "todos": size(getattr(result, "todos", None)),
-        _P + "warnings": size(getattr(result, "warnings", None)),
-        _P + "errors": size(getattr(result, "errors", None)),
-        _P + "target_bytes": len(code) if isinstance(code, str) else None,
+        **_P.fields(result, "success", "confidence", "idioms_applied", actions="actions_translated",
+                   assertions="assertions_translated"),
+        **_P(intent=enum_value(getattr(intent, "test_type", None)) if intent is not None else None,
+            todos=size(getattr(result, "todos", None)), warnings=size(getattr(result, "warnings", None)),
+            errors=size(getattr(result, "errors", None)), target_bytes=len(code) if isinstance(code, str) else None),
     }
 
 
@@ -129,7 +124,7 @@ def _result_outcome(result: Any) -> Failure:
 
 
 def _file_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return {_P + "source_file": file_name(arg(args, kwargs, 1, "source_file"))}
+    return _P(source_file=file_name(arg(args, kwargs, 1, "source_file")))
 
 
 def _file_after(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
@@ -141,7 +136,7 @@ def _file_after(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], resul
 
 def _batch_result(results: Any) -> Attrs:
     ok = sum(bool(getattr(r, "success", False)) for r in results or [])
-    return {_P + "succeeded": ok, _P + "failed": (size(results) or 0) - ok}
+    return _P(succeeded=ok, failed=(size(results) or 0) - ok)
 
 
 def _batch_outcome(results: Any) -> Failure:
@@ -153,8 +148,8 @@ def _batch_outcome(results: Any) -> Failure:
 
 
 def _hooks_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return {_P + "target_framework": bounded(arg(args, kwargs, 1, "target_framework"), 64),
-            _P + "migrated_files": size(arg(args, kwargs, 3, "migrated_files"))}
+    return _P(target_framework=bounded(arg(args, kwargs, 1, "target_framework"), 64),
+             migrated_files=size(arg(args, kwargs, 3, "migrated_files")))
 
 
 _HOOK_FILES = ("config_file", "ini_file", "support_file")
@@ -163,10 +158,10 @@ _HOOK_FILES = ("config_file", "ini_file", "support_file")
 def _hooks_result(result: Any) -> Attrs:
     if not isinstance(result, dict):
         return {}
-    return {_P + "hooks_enabled": bool(result.get("enabled")), _P + "hooks_reason": bounded(result.get("reason"), 64),
-            _P + "hook_type": bounded(result.get("type"), 64),
-            _P + "hook_files": sum(bool(result.get(key)) for key in _HOOK_FILES) if result.get("enabled") else None,
-            _P + "updated_files": size(result.get("updated_files"))}
+    return _P(hooks_enabled=bool(result.get("enabled")), hooks_reason=bounded(result.get("reason"), 64),
+             hook_type=bounded(result.get("type"), 64),
+             hook_files=sum(bool(result.get(key)) for key in _HOOK_FILES) if result.get("enabled") else None,
+             updated_files=size(result.get("updated_files")))
 
 
 def _hooks_outcome(result: Any) -> Failure:
@@ -184,15 +179,15 @@ class TranslationInstrumentor(CrossBridgeInstrumentor):
     category = "migration"
     targets = (
         Target(_PIPELINE, "TranslationPipeline.__init__", "translation.setup", call_attributes=_setup_call,
-               invoker=after_call(_setup_after)),
+               invokers=(AfterCall(_setup_after),)),
         Target(_PIPELINE, "TranslationPipeline.translate", "translation.translate", call_attributes=_translate_call,
                result_attributes=_result_attrs, outcome=_result_outcome,
-               invoker=rate_limit("translation", then=after_call(_translate_after))),
+               invokers=(RateLimit("translation"), AfterCall(_translate_after))),
         Target(_PIPELINE, "TranslationPipeline.translate_file", "translation.translate_file",
                call_attributes=_file_call, result_attributes=_result_attrs, outcome=_result_outcome,
-               invoker=after_call(_file_after)),
+               invokers=(AfterCall(_file_after),)),
         Target(_PIPELINE, "TranslationPipeline.translate_batch", "translation.translate_batch",
-               call_attributes=lambda a, kw: {_P + "files": size(arg(a, kw, 1, "source_files"))},
+               call_attributes=lambda a, kw: _P(files=size(arg(a, kw, 1, "source_files"))),
                result_attributes=_batch_result, outcome=_batch_outcome),
         Target("core.translation.migration_hooks", "MigrationHookIntegrator.integrate_hooks",
                "translation.hooks.integrate", call_attributes=_hooks_call, result_attributes=_hooks_result,

@@ -7,8 +7,8 @@ It is computed from the running environment, never from a static claim:
   module missing, failed: ...);
 - **logs**: whether the module's logger is bridged (a ``CrossBridgeLogger`` or a stdlib logger under
   ``core``/``adapters``/``services`` carrying the log bridge's handler), or what it has instead;
-- **retry**: the targets retried under a named policy (``retry("quick")`` in the instrumentor tables) and
-  CrossBridge's own retry loops observed as ``retry`` events (``observed_retries``), or none;
+- **retry**: read from the rows' invokers: the targets retried under a named policy (``Retry("quick")``) and
+  CrossBridge's own retry loops observed as ``retry`` events (``ObservedRetry(...)``), or none;
 - **health**: the health check of :mod:`crossbridge_otel.doctor.health` covering the module's store, and whether it
   is configured.
 
@@ -24,7 +24,6 @@ that cannot be patched at all (:data:`UNPATCHABLE`, with the reason). Nothing he
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import sys
@@ -35,6 +34,8 @@ from typing import Any
 
 from crossbridge_otel.patching import status
 from crossbridge_otel.patching.status import State
+from crossbridge_otel.retry.invoker import Retry
+from crossbridge_otel.retry.observed import ObservedRetry
 
 __all__ = ["AUDITED_AREAS", "UNPATCHABLE", "AuditRow", "audit_rows", "audit_warnings", "render_audit"]
 
@@ -84,27 +85,6 @@ def _instrumentor_classes() -> list[Any]:
     return sorted(classes, key=lambda c: AUDITED_AREAS.index(c.area))
 
 
-def _retry_policy(factory: Any, depth: int = 0) -> str | None:
-    """The policy name of a ``crossbridge_otel.retry.invoker.retry(...)`` factory, also when wrapped in closures."""
-    if factory is None or depth > 4 or not callable(factory):
-        return None
-    if getattr(factory, "__qualname__", "") == "retry.<locals>.factory":
-        try:
-            nonlocals = inspect.getclosurevars(factory).nonlocals
-        except (TypeError, ValueError):
-            return "retry"
-        policy = str(nonlocals.get("policy", "retry"))
-        return f"{policy}, writes" if nonlocals.get("write") else policy
-    for cell in getattr(factory, "__closure__", None) or ():
-        try:
-            found = _retry_policy(cell.cell_contents, depth + 1)
-        except ValueError:  # empty cell
-            continue
-        if found:
-            return found
-    return None
-
-
 def _traced(area: str, module: str, targets: list[Any], states: dict[tuple[str, str, str], Any]) -> tuple[str, bool]:
     found = [states.get((area, module, t.qualname)) for t in targets]
     patched = sum(1 for s in found if s is not None and s.state == State.PATCHED)
@@ -150,16 +130,17 @@ def _logs(module: str) -> tuple[str, bool]:
     return f"stdlib logger {found.name} not bridged", False
 
 
-def _retry(module: str, targets: list[Any], observed: dict[str, str]) -> str:
-    parts = []
-    by_policy: dict[str, list[str]] = {}
-    for t in targets:
-        policy = _retry_policy(t.invoker)
-        if policy:
-            by_policy.setdefault(policy, []).append(t.qualname.rsplit(".", 1)[-1])
-    for policy, names in by_policy.items():
-        parts.append(f"{policy}: {len(names)} call(s)")
-    if module in observed:
+def _retry(targets: list[Any]) -> str:
+    """The retry column, from the rows' invokers: targets retried per policy, CrossBridge's own loops observed."""
+    by_policy: dict[str, int] = {}
+    observed = False
+    for target in targets:
+        for spec in getattr(target, "invokers", ()):
+            if isinstance(spec, Retry):
+                by_policy[spec.label] = by_policy.get(spec.label, 0) + 1
+            observed = observed or isinstance(spec, ObservedRetry)
+    parts = [f"{policy}: {count} call(s)" for policy, count in by_policy.items()]
+    if observed:
         parts.append("own loop observed")
     return "; ".join(parts) if parts else "none"
 
@@ -192,14 +173,13 @@ def audit_rows(instrumentors: Iterable[Any] | None = None) -> list[AuditRow]:
         by_module: dict[str, list[Any]] = {}
         for target in cls.targets:
             by_module.setdefault(target.module, []).append(target)
-        observed = dict(getattr(cls, "observed_retries", {}) or {})
         for module, targets in by_module.items():
             traced, traced_ok = _traced(cls.area, module, targets, states)
             if module in UNPATCHABLE and not traced_ok:
                 traced = f"cannot be traced: {UNPATCHABLE[module][1]}"
             logs, logs_ok = _logs(module)
             rows.append(AuditRow(cls.area, module, traced, traced_ok, logs, logs_ok,
-                                 _retry(module, targets, observed), _health(module, settings)))
+                                 _retry(targets), _health(module, settings)))
     listed = {row.module for row in rows}
     for module, (area, reason) in UNPATCHABLE.items():
         if module in listed:

@@ -14,6 +14,7 @@ its own failures (one area failing never stops the others).
 
 from __future__ import annotations
 
+import inspect
 import sys
 import types
 from collections.abc import Collection, Mapping
@@ -28,8 +29,9 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from crossbridge_otel._guard import report_failure
 from crossbridge_otel.patching import importhooks as hooks
 from crossbridge_otel.patching import status
+from crossbridge_otel.patching.invokers import InvokerEnv, build_chain
 from crossbridge_otel.patching.status import State
-from crossbridge_otel.patching.targets import InvokerEnv, Target
+from crossbridge_otel.patching.targets import Target
 from crossbridge_otel.patching.wrapping import ORIGINAL_ATTR, Binding, make_counter, make_wrapper
 from crossbridge_otel.settings import Settings
 from crossbridge_otel.settings import load as load_settings
@@ -129,15 +131,15 @@ class CrossBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 best = prefix
         return self.module_categories[best] if best else self.category
 
-    def _binding(self, target: Target) -> Binding:
+    def _binding(self, target: Target, raw: Any = None) -> Binding:
         static = {
             "crossbridge.area": self.area,
             "crossbridge.category": self.category_of(target),
             "code.function.name": target.function_name,
         }
-        invoker = None
-        if target.invoker is not None:
-            invoker = target.invoker(target, InvokerEnv(self.area, self._settings, self._meter, static))
+        env = InvokerEnv(target, self.area, self._settings, self._meter, static, inspect.iscoroutinefunction(raw))
+        # target.invoker: the old factory form (instrumentors/ai.py only, until it moves)
+        invoker = target.invoker(target, env) if target.invoker is not None else build_chain(target.invokers, env)
         binding = Binding(
             name=target.span, tracer=self._tracer, histogram=self._histogram, static=static, area=self.area,
             kind=target.kind, call_attributes=target.call_attributes,
@@ -177,14 +179,18 @@ class CrossBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             report_failure(f"patching {target.function_name}", exc)
 
     def _wrap(self, raw: Any, target: Target, on_class: bool = False) -> Any:
+        """What replaces ``raw``: the row decides (:meth:`Target.wrap`), from the engine's standard wrapper."""
+        return target.wrap(raw, _Engine(self, on_class))
+
+    def _standard(self, raw: Any, target: Target, on_class: bool) -> Any:
         if isinstance(raw, (staticmethod, classmethod)):
-            return type(raw)(self._wrap(raw.__func__, target))
+            return type(raw)(self._standard(raw.__func__, target, False))
         if isinstance(raw, type):
             # A function in place of a class would break isinstance() and subclassing in the application.
             raise TypeError(f"{target.function_name} is a class; target its __init__ or a method instead")
         if not callable(raw):
             raise TypeError(f"{target.function_name} is not callable ({type(raw).__name__})")
-        binding = self._binding(target)
+        binding = self._binding(target, raw)
         if target.mode == "count" and not self._settings.per_event_spans:
             wrapper = make_counter(raw, binding)
         else:
@@ -225,6 +231,24 @@ class CrossBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _status(self, target: Target, state: State, detail: str = "") -> None:
         status.record(self.area, target.module, target.qualname, target.span, state, detail)
+
+
+class _Engine:
+    """The engine as a row's :meth:`Target.wrap` sees it (see :class:`crossbridge_otel.patching.targets.Engine`)."""
+
+    def __init__(self, instrumentor: CrossBridgeInstrumentor, on_class: bool) -> None:
+        self._instrumentor = instrumentor
+        self._on_class = on_class
+
+    @property
+    def settings(self) -> Settings:
+        return self._instrumentor._settings
+
+    def wrapper(self, raw: Any, target: Target) -> Any:
+        return self._instrumentor._standard(raw, target, self._on_class)
+
+    def binding(self, target: Target) -> Binding:
+        return self._instrumentor._binding(target)
 
 
 def _lookup(owner: Any, name: str) -> tuple[Any, bool]:

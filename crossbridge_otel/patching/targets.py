@@ -1,57 +1,55 @@
-"""What an instrumentor declares: a table of :class:`Target` rows, plus small helpers to write them.
+"""What an instrumentor declares: a table of :class:`Target` rows.
 
-A target names a callable by module and qualified attribute, the low-cardinality span name, how to read
-attributes from the call and the result, and how to read CrossBridge's swallowed failures from the return
-value. The same table drives instrument, uninstrument and the doctor report.
+A row names a callable by module and qualified attribute, the low-cardinality span name, how to read attributes
+from the call and the result, how to read CrossBridge's swallowed failures from the return value, and the
+invokers the call goes through (:mod:`crossbridge_otel.patching.invokers`: a retry with its policy, a rate limit
+with its key, a reader after the call, an observed CrossBridge retry loop), all as data. The same table drives
+instrument, uninstrument, the doctor report and the audit. The readers rows use are in
+:mod:`crossbridge_otel.patching.readers`.
+
+A row type with a shape the plain span wrapper cannot express (a callable that builds the per-event callables,
+a status update that switches child spans) overrides :meth:`Target.wrap`, a public hook of the row: the engine
+hands it an :class:`Engine` to build the standard wrapper or a binding from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from opentelemetry.metrics import Meter
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import SpanKind
 
-__all__ = [
-    "Attrs",
-    "Failure",
-    "Invoker",
-    "InvokerEnv",
-    "InvokerFactory",
-    "Target",
-    "arg",
-    "failed_if_empty",
-    "failed_if_false",
-    "failed_if_none",
-    "size",
-]
+from crossbridge_otel.patching.invokers import Invoker, InvokerEnv, InvokerSpec
+from crossbridge_otel.patching.readers import arg, size
+
+if TYPE_CHECKING:
+    from crossbridge_otel.patching.wrapping import Binding
+
+# Invoker, InvokerEnv, InvokerFactory, arg and size are here only until instrumentors/ai.py moves to InvokerSpec
+# values and the readers module (issue 15).
+__all__ = ["Attrs", "Engine", "Failure", "Invoker", "InvokerEnv", "InvokerFactory", "Target", "arg", "size"]
 
 Attrs = Mapping[str, Any]
 # (error.type, description) for a failure CrossBridge swallowed; None when the call succeeded.
 Failure = tuple[str, str] | None
-# Replaces the plain call: invoker(original, args, kwargs, span) -> result. The retry layer is one.
-Invoker = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any], Span], Any]
-
-
-@dataclass(frozen=True)
-class InvokerEnv:
-    """What the instrumentor hands an invoker factory at patch time.
-
-    ``settings`` are the instrumentor's effective settings, ``meter`` its meter (injected provider), and
-    ``start_attributes`` the span's static attributes, which the factory may extend (set once at span start,
-    free on the call path).
-    """
-
-    area: str
-    settings: Any
-    meter: Meter
-    start_attributes: dict[str, Any]
-
-
-# Target.invoker: factory(target, env) -> the invoker, or None for a plain call (e.g. retries switched off).
+# Until instrumentors/ai.py declares its invokers as InvokerSpec values (issue 15): the old factory form, kept
+# only for that file. factory(target, env) -> the invoker, or None for a plain call.
 InvokerFactory = Callable[["Target", InvokerEnv], "Invoker | None"]
+
+
+class Engine(Protocol):
+    """What the engine offers a row's :meth:`Target.wrap` at patch time."""
+
+    @property
+    def settings(self) -> Any:
+        """The instrumentor's effective settings."""
+
+    def wrapper(self, raw: Any, target: Target) -> Any:
+        """The engine's standard replacement of ``raw`` for ``target`` (a span, or a count with ``mode="count"``)."""
+
+    def binding(self, target: Target) -> Binding:
+        """The engine's per-target binding (tracer, static attributes, histogram; uninstrument disables it)."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +58,9 @@ class Target:
 
     ``call_attributes(args, kwargs)`` reads attributes at the start (``args[0]`` is ``self`` for methods);
     ``result_attributes(result)`` reads them from the return value; ``outcome(result)`` returns a
-    :data:`Failure` for a swallowed failure. ``mode="count"`` marks a high-frequency path: it is counted
-    on the enclosing span (``crossbridge.<span>.count``) unless per-event spans are switched on.
+    :data:`Failure` for a swallowed failure. ``invokers`` are what the call goes through, outermost first (see
+    :mod:`crossbridge_otel.patching.invokers`). ``mode="count"`` marks a high-frequency path: it is counted on
+    the enclosing span (``crossbridge.<span>.count``) unless per-event spans are switched on.
     """
 
     module: str
@@ -73,55 +72,21 @@ class Target:
     category: str | None = None
     kind: SpanKind = SpanKind.INTERNAL
     mode: str = "span"
-    invoker: InvokerFactory | None = None
+    invokers: tuple[InvokerSpec, ...] = ()
+    invoker: InvokerFactory | None = None  # the old factory form: instrumentors/ai.py only, until it moves
+
+    def __post_init__(self) -> None:
+        for spec in self.invokers[:-1]:
+            if spec.innermost:
+                raise TypeError(f"{self.function_name}: {type(spec).__name__} calls the original itself; "
+                                "it must be the last of the row's invokers")
 
     @property
     def function_name(self) -> str:
         """``code.function.name``: the fully qualified name of the wrapped callable."""
         return f"{self.module}.{self.qualname}"
 
-
-_MISSING = object()
-
-
-def arg(args: Sequence[Any], kwargs: Mapping[str, Any], index: int, name: str, default: Any = None) -> Any:
-    """The argument passed by position ``index`` (counting ``self``) or by keyword ``name``."""
-    if len(args) > index:
-        return args[index]
-    value = kwargs.get(name, _MISSING)
-    return default if value is _MISSING else value
-
-
-def size(value: Any) -> int | None:
-    """``len(value)`` when it has one, else None: counts, never contents, become attributes."""
-    try:
-        return len(value)
-    except TypeError:
-        return None
-
-
-def failed_if_false(error_type: str = "returned_false", description: str = "") -> Callable[[Any], Failure]:
-    """Outcome for CrossBridge calls that swallow errors into a ``False`` return."""
-
-    def outcome(result: Any) -> Failure:
-        return (error_type, description) if result is False else None
-
-    return outcome
-
-
-def failed_if_none(error_type: str = "returned_none", description: str = "") -> Callable[[Any], Failure]:
-    """Outcome for calls that print an error and return ``None``."""
-
-    def outcome(result: Any) -> Failure:
-        return (error_type, description) if result is None else None
-
-    return outcome
-
-
-def failed_if_empty(error_type: str = "returned_empty", description: str = "") -> Callable[[Any], Failure]:
-    """Outcome for calls that return ``None`` or an empty collection on failure."""
-
-    def outcome(result: Any) -> Failure:
-        return (error_type, description) if not result else None
-
-    return outcome
+    def wrap(self, raw: Any, engine: Engine) -> Any:
+        """What the engine installs in place of ``raw`` (the raw attribute, descriptors unbound): by default its
+        standard wrapper. Row types with another shape override this."""
+        return engine.wrapper(raw, self)

@@ -29,10 +29,11 @@ from opentelemetry.metrics import Histogram
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from crossbridge_otel._guard import report_failure
-from crossbridge_otel.patching.targets import Attrs, Failure, Invoker
+from crossbridge_otel.patching.invokers import Invoker
+from crossbridge_otel.patching.targets import Attrs, Failure
 from crossbridge_otel.redaction import redact
 
-__all__ = ["SWITCH", "Binding", "error_type", "make_wrapper", "mark_exception", "mark_failure"]
+__all__ = ["SWITCH", "Binding", "bump", "error_type", "make_wrapper", "mark_exception", "mark_failure"]
 
 ORIGINAL_ATTR = "__crossbridge_otel_original__"
 
@@ -369,6 +370,12 @@ def _async_generator_wrapper(original: Callable[..., Any], b: Binding) -> Callab
                 b.end(span, started, metric)
 
     return wrapper
+
+
+def bump(span: Span, key: str) -> None:
+    """Add one to the integer attribute ``key`` of ``span`` (a count kept on the enclosing span)."""
+    attributes = getattr(span, "attributes", None) or {}
+    span.set_attribute(key, int(attributes.get(key, 0)) + 1)
 
 
 def make_counter(original: Callable[..., Any], binding: Binding) -> Callable[..., Any]:

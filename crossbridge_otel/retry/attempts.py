@@ -1,5 +1,5 @@
-"""Attempts as telemetry: the ``retry`` span event, the ``crossbridge.retry.attempts`` counter, and a helper
-that observes a retry loop someone else runs (CrossBridge's own loops) without adding a retry.
+"""Attempts as telemetry: the ``retry`` span event, the ``crossbridge.retry.attempts`` counter, and
+:class:`AttemptLog`, which observes a retry loop someone else runs (CrossBridge's own loops) without adding one.
 
 The counter is an observable counter read from per-operation tallies: counting an attempt on the hot path is
 one ``next()`` on an ``itertools.count`` (tens of nanoseconds) instead of a synchronous ``Counter.add``
@@ -9,15 +9,13 @@ one ``next()`` on an ``itertools.count`` (tens of nanoseconds) instead of a sync
 - ``retried``: the attempt failed and another one followed;
 - ``failed``: the attempt failed and none followed (gave up, permanent error, or budget spent).
 
-Observing someone else's loop (e.g. an instrumentor of Bitbucket PR creation, the sidecar client, batch task
-retries, executor re-runs)::
+Observing someone else's loop (a row declares it with :class:`~crossbridge_otel.retry.observed.ObservedRetry`,
+which makes the log for each call)::
 
-    from crossbridge_otel.retry.invoker import observe_attempts
-
-    with observe_attempts(span, max_attempts=3, meter=self._meter, area="repo",
-                          operation="repo.create_pull_request") as attempts:
-        fn = attempts.wrap(fn)          # each call of fn is one attempt; a raise marks it failed
-        ...                             # or: attempts.start(); attempts.failed(exc); attempts.succeeded()
+    attempts = AttemptLog(span, max_attempts=3, tally=tally_for(meter, "repo", "repo.create_pull_request"))
+    fn = attempts.wrap(fn)              # each call of fn is one attempt; a raise (or failure(result)) marks it failed
+    ...                                 # or: attempts.start(); attempts.failed(exc); attempts.succeeded()
+    attempts.close()
 
 A failure is held until the next attempt starts: then it becomes a ``retry`` event with ``will_retry=true``
 and ``retry.delay_s`` the time measured between the failure and the next attempt (the loop's real sleep).
@@ -28,6 +26,7 @@ loop tells you (an ``on_retry`` callback) to record the event at once.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
@@ -38,10 +37,12 @@ from typing import Any
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.trace import Span
 
+from crossbridge_otel._guard import contained
+from crossbridge_otel.patching.targets import Failure
 from crossbridge_otel.patching.wrapping import error_type
 from crossbridge_otel.redaction import redact
 
-__all__ = ["ATTEMPTS_METRIC", "AttemptLog", "Tally", "observe_attempts", "record_attempt", "tally_for"]
+__all__ = ["ATTEMPTS_METRIC", "AttemptLog", "Tally", "record_attempt", "tally_for"]
 
 ATTEMPTS_METRIC = "crossbridge.retry.attempts"
 _OUTCOMES = ("ok", "retried", "failed")
@@ -141,18 +142,24 @@ class AttemptLog:
         if self.tally is not None:
             next(self.tally.ok)
 
-    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """``fn`` with every call counted as one attempt (an exception marks it failed and propagates)."""
+    def wrap(self, fn: Callable[..., Any], failure: Callable[[Any], Failure] | None = None) -> Callable[..., Any]:
+        """``fn`` with every call counted as one attempt: an exception (which propagates) or ``failure(result)``
+        (a failure the loop only returns: a FAILED result, a non-200 response) marks it failed."""
 
+        @functools.wraps(fn)
         def attempt(*args: Any, **kwargs: Any) -> Any:
-            self.start()
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:
-                self.failed(exc)
-                raise
-            self.succeeded()
-            return result
+            with _Attempt(self, failure) as one:
+                return one.done(fn(*args, **kwargs))
+
+        return attempt
+
+    def wrap_async(self, fn: Callable[..., Any], failure: Callable[[Any], Failure] | None = None) -> Callable[..., Any]:
+        """The coroutine-function version of :meth:`wrap`."""
+
+        @functools.wraps(fn)
+        async def attempt(*args: Any, **kwargs: Any) -> Any:
+            with _Attempt(self, failure) as one:
+                return one.done(await fn(*args, **kwargs))
 
         return attempt
 
@@ -171,15 +178,31 @@ class AttemptLog:
         if self.tally is not None:
             next(self.tally.retried if will_retry else self.tally.failed)
 
-    def __enter__(self) -> AttemptLog:
+
+class _Attempt:
+    """One call of a wrapped attempt (:meth:`AttemptLog.wrap`); the bookkeeping is contained, the call is not."""
+
+    __slots__ = ("failure", "log")
+
+    def __init__(self, log: AttemptLog, failure: Callable[[Any], Failure] | None) -> None:
+        self.log = log
+        self.failure = failure
+
+    def __enter__(self) -> _Attempt:
+        with contained("observing a retry loop"):
+            self.log.start()
         return self
 
+    def done(self, result: Any) -> Any:
+        with contained("observing a retry loop"):
+            found = self.failure(result) if self.failure is not None else None
+            if found is not None:
+                self.log.failed(None, error=found[0], message=found[1])
+            else:
+                self.log.succeeded()
+        return result
+
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.close()
-
-
-def observe_attempts(span: Span, *, max_attempts: int, meter: Meter | None = None, area: str = "",
-                     operation: str = "") -> AttemptLog:
-    """An :class:`AttemptLog` on ``span``; with ``meter``, attempts are also counted as ``area``/``operation``."""
-    tally = tally_for(meter, area, operation) if meter is not None else None
-    return AttemptLog(span, max_attempts=max_attempts, tally=tally)
+        if exc is not None:
+            with contained("observing a retry loop"):
+                self.log.failed(exc)

@@ -1,12 +1,12 @@
 """The retry layer: a target's call retried under a named policy, every attempt visible on its one span.
 
-Usage in a target table::
+Usage in a target table (:class:`Retry` is an invoker type: a value on the row, the last of its invokers)::
 
     Target("core.profiling.storage", "PostgresStorageBackend.initialize", "profiling.storage.initialize",
-           outcome=failed_if_false(), invoker=retry("default"))
-    Target(..., "PostgresStorageBackend.write_events", ..., invoker=retry("default", write=True))
+           outcome=failed_if_false(), invokers=(Retry("default"),))
+    Target(..., "PostgresStorageBackend.write_events", ..., invokers=(Retry("default", write=True),))
 
-How a call runs (``retry(policy)`` builds a fresh ``backoff.on_exception`` loop per target):
+How a call runs (each row's ``Retry`` builds a fresh ``backoff.on_exception`` loop at patch time):
 
 1. the first attempt is a plain call, outside the loop (the success path costs well under a microsecond);
 2. a failure enters the backoff loop: an exception, or a *swallowed* failure (the target's ``outcome`` reads
@@ -24,8 +24,8 @@ How a call runs (``retry(policy)`` builds a fresh ``backoff.on_exception`` loop 
    when retried); giving up returns the last swallowed result or re-raises the last exception object, and the
    engine marks the span ERROR; ``crossbridge.retry.attempts`` counts attempts by outcome.
 
-``CROSSBRIDGE_OTEL_RETRY=false`` removes the layer (plain calls). For CrossBridge's own retry loops use
-:func:`observe_attempts` (see :mod:`crossbridge_otel.retry.attempts`): it observes, never retries.
+``CROSSBRIDGE_OTEL_RETRY=false`` removes the layer (plain calls). CrossBridge's own retry loops are declared
+with :class:`~crossbridge_otel.retry.observed.ObservedRetry` instead: it observes, never retries.
 """
 
 from __future__ import annotations
@@ -33,21 +33,23 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Generator
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any, ClassVar, cast
 
 import backoff
 from backoff.types import Details
 from opentelemetry.trace import Span
 
-from crossbridge_otel._guard import report_failure
-from crossbridge_otel.patching.targets import Failure, Invoker, InvokerEnv, Target
+from crossbridge_otel._guard import guarded
+from crossbridge_otel.patching.invokers import Invoker, InvokerEnv, InvokerSpec
+from crossbridge_otel.patching.targets import Failure
 from crossbridge_otel.redaction import redact
-from crossbridge_otel.retry.attempts import AttemptLog, Tally, observe_attempts, record_attempt, tally_for
+from crossbridge_otel.retry.attempts import Tally, record_attempt, tally_for
 from crossbridge_otel.retry.policies import Policy, capped_delay, policy_named
 from crossbridge_otel.retry.swallowed import Evidence, observe
 from crossbridge_otel.retry.transient import classify, is_database_error
 
-__all__ = ["AttemptLog", "Retrier", "observe_attempts", "record_attempt", "retry"]
+__all__ = ["Retrier", "Retry"]
 
 _monotonic = time.monotonic
 _local = threading.local()
@@ -78,6 +80,13 @@ class _Call:
         self.result: Any = None
 
 
+_NO_FAILURE: Failure = None
+
+
+def _no_failure(result: Any) -> Failure:
+    return None
+
+
 def _current() -> _Call:
     return _local.call  # type: ignore[no-any-return]
 
@@ -91,6 +100,8 @@ class Retrier:
         self.budget = budget
         self.write = write
         self.outcome = outcome
+        self._failure: Callable[[Any], Failure] = (
+            guarded("retry outcome", _NO_FAILURE)(outcome) if outcome is not None else _no_failure)
         self.tally = tally if tally is not None else Tally("", "")
         self.observing = outcome is not None or write
         # A fresh decorator per target: backoff handlers are bound to this loop only.
@@ -166,15 +177,6 @@ class Retrier:
             raise _Swallowed(result, failure, evidence)
         call.result = result
 
-    def _failure(self, result: Any) -> Failure:
-        if self.outcome is None:
-            return None
-        try:
-            return self.outcome(result)
-        except Exception as exc:
-            report_failure("retry outcome", exc)
-            return None
-
     def _retryable(self, exc: BaseException, call: _Call) -> bool:
         evidence = call.evidence
         if isinstance(exc, _Swallowed):
@@ -229,34 +231,40 @@ class Retrier:
                        will_retry=will_retry, delay_s=delay, exc=exc_for_event, error=error, message=message)
         next(self.tally.retried if will_retry else self.tally.failed)
 
+    @guarded("retry event", None)
     def _on_backoff(self, details: Details) -> None:
-        try:
-            self._record(details, True, float(details.get("wait", 0.0)))
-        except Exception as exc:
-            report_failure("retry event", exc)
+        self._record(details, True, float(details.get("wait", 0.0)))
 
+    @guarded("retry event", None)
     def _on_giveup(self, details: Details) -> None:
-        try:
-            self._record(details, False, 0.0)
-        except Exception as exc:
-            report_failure("retry event", exc)
+        self._record(details, False, 0.0)
 
     def _on_success(self, details: Details) -> None:
         details["args"][0].attempts = details["tries"]
         next(self.tally.ok)
 
 
-def retry(policy: str = "default", *, write: bool = False) -> Callable[[Target, InvokerEnv], Invoker | None]:
-    """The invoker factory for a target retried under ``policy``; ``write`` marks non-idempotent writes."""
+@dataclass(frozen=True)
+class Retry(InvokerSpec):
+    """The row's call retried under the named ``policy``; ``write=True`` marks a non-idempotent write (retried
+    only with ``CROSSBRIDGE_OTEL_RETRY_WRITES=true``, and then only before commit). Last of a row's invokers."""
 
-    def factory(target: Target, env: InvokerEnv) -> Invoker | None:
+    innermost: ClassVar[bool] = True
+    policy: str = "default"
+    write: bool = False
+
+    def build(self, env: InvokerEnv, inner: Invoker | None) -> Invoker | None:
         settings = env.settings
-        if not settings.retry or (write and not settings.retry_writes):
+        if not settings.retry or (self.write and not settings.retry_writes):
             return None
-        chosen = policy_named(policy, settings.retry_policies)
+        chosen = policy_named(self.policy, settings.retry_policies)
         env.start_attributes["retry.attempts"] = 1
-        retrier = Retrier(chosen, budget=settings.retry_budget, write=write, outcome=target.outcome,
+        target = env.target
+        retrier = Retrier(chosen, budget=settings.retry_budget, write=self.write, outcome=target.outcome,
                           tally=tally_for(env.meter, env.area, target.span))
         return retrier.invoker()
 
-    return factory
+    @property
+    def label(self) -> str:
+        """How the audit names it: the policy, and whether it is a write."""
+        return f"{self.policy}, writes" if self.write else self.policy

@@ -1,13 +1,13 @@
 """Token buckets for high-volume operations (AI-assisted translation calls, parallel test execution).
 
 ``CROSSBRIDGE_OTEL_RATE_LIMITS="translation=10/60,execution=4/1"`` gives the key ``translation`` a bucket of 10
-tokens refilled over 60 seconds. A target declared with ``invoker=rate_limit("translation")`` takes one token
+tokens refilled over 60 seconds. A row with the invoker ``RateLimit("translation")`` takes one token
 per call, *waiting* (never failing) when the bucket is empty; every wait is a ``rate_limit.wait`` span event
 with ``rate_limit.key`` and ``rate_limit.wait_s``. A key without a configured bucket costs nothing (no
 invoker). Buckets are shared per key across targets and threads, on a monotonic clock.
 
-Compose with retries: ``invoker=rate_limit("translation", then=retry("expensive"))`` takes a token once per
-call, then runs the retry layer.
+Compose with retries: ``invokers=(RateLimit("translation"), Retry("expensive"))`` takes a token once per call,
+then runs the retry layer.
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.trace import Span
 
-from crossbridge_otel._guard import report_failure
-from crossbridge_otel.patching.targets import Invoker, InvokerEnv, InvokerFactory, Target
+from crossbridge_otel._guard import guarded
+from crossbridge_otel.patching.invokers import Invoker, InvokerEnv, InvokerSpec, call_next
+from crossbridge_otel.patching.targets import InvokerFactory, Target
 
-__all__ = ["TokenBucket", "bucket", "parse_rate_limits", "rate_limit", "reset_buckets"]
+__all__ = ["RateLimit", "TokenBucket", "bucket", "parse_rate_limits", "rate_limit", "reset_buckets"]
 
 _log = logging.getLogger("crossbridge_otel")
 
@@ -87,27 +89,38 @@ def reset_buckets() -> None:
         _buckets.clear()
 
 
-def rate_limit(key: str, *, then: InvokerFactory | None = None) -> InvokerFactory:
-    """The invoker factory that takes a token of ``key`` before each call (then runs ``then``'s invoker)."""
+@dataclass(frozen=True)
+class RateLimit(InvokerSpec):
+    """A token of ``key``'s bucket before each call, waiting while the bucket is empty (a ``rate_limit.wait``
+    event); nothing at all when ``key`` has no bucket configured."""
 
-    def factory(target: Target, env: InvokerEnv) -> Invoker | None:
-        inner = then(target, env) if then is not None else None
-        limit = parse_rate_limits(env.settings.rate_limits).get(key)
+    key: str
+
+    def build(self, env: InvokerEnv, inner: Invoker | None) -> Invoker | None:
+        limit = parse_rate_limits(env.settings.rate_limits).get(self.key)
         if limit is None:
             return inner
+        proceed = call_next(inner)
+        key = self.key
         shared = bucket(key, *limit)
 
+        @guarded(f"rate limit {key}", None)
+        def take(span: Span) -> None:
+            waited = shared.acquire()
+            if waited > 0:
+                span.add_event("rate_limit.wait", {"rate_limit.key": key, "rate_limit.wait_s": waited})
+
         def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-            try:
-                waited = shared.acquire()
-                if waited > 0:
-                    span.add_event("rate_limit.wait", {"rate_limit.key": key, "rate_limit.wait_s": waited})
-            except Exception as exc:
-                report_failure(f"rate limit {key}", exc)
-            if inner is None:
-                return original(*args, **kwargs)
-            return inner(original, args, kwargs, span)
+            take(span)
+            return proceed(original, args, kwargs, span)
 
         return invoke
+
+
+def rate_limit(key: str, *, then: InvokerFactory | None = None) -> InvokerFactory:
+    """The old factory form of :class:`RateLimit`, kept only for instrumentors/ai.py until it moves (issue 15)."""
+
+    def factory(target: Target, env: InvokerEnv) -> Invoker | None:
+        return RateLimit(key).build(env, then(target, env) if then is not None else None)
 
     return factory

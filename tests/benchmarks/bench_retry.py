@@ -6,7 +6,7 @@ Cases, timed in interleaved rounds (every case once per round, so machine noise 
 per-call time over the rounds is kept:
 
 - bare: ``fn(*args, **kwargs)``, the call the engine makes without an invoker;
-- ours: the invoker ``retry("default")`` builds, called as the engine calls it (``invoker(fn, args, kwargs,
+- ours: the invoker ``Retry("default")`` builds, called as the engine calls it (``invoker(fn, args, kwargs,
   span)``) with a recording SDK span; it counts the attempt (``crossbridge.retry.attempts``);
 - ours, swallowing target: the same for a target with an ``outcome`` (reads the result, runs the attempt
   under the swallowed-failure observer);
@@ -27,8 +27,10 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 
-from crossbridge_otel.patching.targets import InvokerEnv, Target, failed_if_false
-from crossbridge_otel.retry.invoker import retry
+from crossbridge_otel.patching.invokers import InvokerEnv, build_chain
+from crossbridge_otel.patching.readers import failed_if_false
+from crossbridge_otel.patching.targets import Target
+from crossbridge_otel.retry.invoker import Retry
 from crossbridge_otel.settings import load as load_settings
 
 BUDGET_US = 0.5
@@ -49,17 +51,16 @@ def main() -> int:
     settings = load_settings(environ={}, warn=False)
 
     def invoker_for(target: Target) -> Any:
-        assert target.invoker is not None
-        return target.invoker(target, InvokerEnv("bench", settings, meter, {}))
+        return build_chain(target.invokers, InvokerEnv(target, "bench", settings, meter, {}))
 
-    plain = invoker_for(Target("bench", "f", "bench.f", invoker=retry("default")))
-    swallowing = invoker_for(Target("bench", "g", "bench.g", outcome=failed_if_false(), invoker=retry("default")))
+    plain = invoker_for(Target("bench", "f", "bench.f", invokers=(Retry("default"),)))
+    swallowing = invoker_for(Target("bench", "g", "bench.g", outcome=failed_if_false(), invokers=(Retry("default"),)))
     stock = backoff.on_exception(backoff.expo, Exception, max_tries=3, logger=None)(target_function)
     fn, args, kwargs = target_function, (1,), {"b": 2}
 
     cases: dict[str, Callable[[], Any]] = {
         "bare call": lambda: fn(*args, **kwargs),
-        "retry('default') invoker": lambda: plain(fn, args, kwargs, span),
+        "Retry('default') invoker": lambda: plain(fn, args, kwargs, span),
         "retry, swallowing target": lambda: swallowing(fn, args, kwargs, span),
         "stock backoff.on_exception": lambda: stock(*args, **kwargs),
     }
@@ -76,7 +77,7 @@ def main() -> int:
     print(f"{'case':32} {'us/call':>9} {'over bare':>10}")
     for name, value in best.items():
         print(f"{name:32} {value:9.3f} {value - bare:+10.3f}")
-    over = best["retry('default') invoker"] - bare
+    over = best["Retry('default') invoker"] - bare
     verdict = "within" if over <= BUDGET_US else "OVER"
     print(f"\nfirst-try success: {over:.3f} us over the bare call ({verdict} the {BUDGET_US} us budget); "
           f"stock backoff: {best['stock backoff.on_exception'] - bare:.3f} us over")

@@ -8,7 +8,8 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 import crossbridge_otel
 from crossbridge_otel.patching.instrumentor import DURATION_METRIC
-from crossbridge_otel.patching.targets import Target, failed_if_false
+from crossbridge_otel.patching.readers import failed_if_false
+from crossbridge_otel.patching.targets import Target
 
 S = "victims.shapes"
 

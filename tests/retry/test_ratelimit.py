@@ -10,8 +10,8 @@ from retry_support import retry_events
 
 from crossbridge_otel.patching.targets import Target
 from crossbridge_otel.retry import ratelimit
-from crossbridge_otel.retry.invoker import retry
-from crossbridge_otel.retry.ratelimit import TokenBucket, parse_rate_limits, rate_limit, reset_buckets
+from crossbridge_otel.retry.invoker import Retry
+from crossbridge_otel.retry.ratelimit import RateLimit, TokenBucket, parse_rate_limits, reset_buckets
 
 M = "retry_victims.services"
 
@@ -45,7 +45,7 @@ def test_bucket_waits_only_when_empty(frozen_clock):
 
 def test_waits_are_span_events(frozen_clock, instrument, telemetry):
     """The call beyond the bucket's capacity waits and records rate_limit.wait with key and seconds."""
-    instrument(Target(M, "Reader.read", "victim.read", invoker=rate_limit("translation")),
+    instrument(Target(M, "Reader.read", "victim.read", invokers=(RateLimit("translation"),)),
                rate_limits="translation=2/0.2")
     from retry_victims.services import Reader
 
@@ -62,7 +62,7 @@ def test_waits_are_span_events(frozen_clock, instrument, telemetry):
 
 def test_unconfigured_key_is_a_plain_call(instrument, telemetry):
     """Without a bucket for the key there is no invoker: no wait events, whatever the call rate."""
-    instrument(Target(M, "Reader.read", "victim.read", invoker=rate_limit("translation")))
+    instrument(Target(M, "Reader.read", "victim.read", invokers=(RateLimit("translation"),)))
     from retry_victims.services import Reader
 
     for _ in range(5):
@@ -71,8 +71,8 @@ def test_unconfigured_key_is_a_plain_call(instrument, telemetry):
 
 
 def test_rate_limit_composes_with_retry(instrument, telemetry):
-    """rate_limit(then=retry(...)) takes one token per call and still retries transient failures."""
-    instrument(Target(M, "Reader.read", "victim.read", invoker=rate_limit("translation", then=retry("default"))),
+    """invokers=(RateLimit(...), Retry(...)) takes one token per call and still retries transient failures."""
+    instrument(Target(M, "Reader.read", "victim.read", invokers=(RateLimit("translation"), Retry("default"))),
                rate_limits="translation=5/1")
     from retry_victims.services import Reader
 

@@ -8,15 +8,16 @@ import pytest
 from opentelemetry.trace import StatusCode
 from retry_support import attempts_by_outcome, retry_events
 
-from crossbridge_otel.patching.targets import Target, failed_if_false
-from crossbridge_otel.retry.invoker import retry
+from crossbridge_otel.patching.readers import failed_if_false
+from crossbridge_otel.patching.targets import Target
+from crossbridge_otel.retry.invoker import Retry
 
 M = "retry_victims.services"
-READ = Target(M, "Reader.read", "victim.read", invoker=retry("default"))
-WRITE = Target(M, "Writer.write", "victim.write", invoker=retry("default", write=True))
-INIT = Target(M, "Store.initialize", "victim.initialize", outcome=failed_if_false(), invoker=retry("default"))
+READ = Target(M, "Reader.read", "victim.read", invokers=(Retry("default"),))
+WRITE = Target(M, "Writer.write", "victim.write", invokers=(Retry("default", write=True),))
+INIT = Target(M, "Store.initialize", "victim.initialize", outcome=failed_if_false(), invokers=(Retry("default"),))
 EVENTS = Target(M, "Store.write_events", "victim.write_events", outcome=failed_if_false(),
-                invoker=retry("default", write=True))
+                invokers=(Retry("default", write=True),))
 
 
 def test_first_try_success_is_one_attempt_without_events(instrument, telemetry):
@@ -218,3 +219,11 @@ def test_budget_stops_retrying_before_attempts_run_out(instrument, telemetry):
         reader.read()
     assert reader.calls < 10
     assert retry_events(telemetry.span("victim.read"))[-1]["retry.will_retry"] is False
+
+
+def test_retry_must_be_the_last_invoker_of_a_row():
+    """A row with an invoker after Retry (which calls the original itself) is refused when it is declared."""
+    from crossbridge_otel.retry.ratelimit import RateLimit
+
+    with pytest.raises(TypeError, match="must be the last"):
+        Target(M, "Reader.read", "victim.read", invokers=(Retry("default"), RateLimit("translation")))
