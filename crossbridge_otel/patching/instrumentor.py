@@ -26,7 +26,7 @@ from opentelemetry import metrics as metrics_api
 from opentelemetry import trace as trace_api
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from crossbridge_otel._guard import report_failure
+from crossbridge_otel._guard import contained, report_failure
 from crossbridge_otel.patching import importhooks as hooks
 from crossbridge_otel.patching import status
 from crossbridge_otel.patching.invokers import InvokerEnv, build_chain
@@ -65,10 +65,8 @@ class CrossBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     # -- instrument -------------------------------------------------------------------------------------
 
     def _instrument(self, **kwargs: Any) -> None:
-        try:
+        with contained(f"instrumenting area {self.area}"):
             self._apply(**kwargs)
-        except Exception as exc:
-            report_failure(f"instrumenting area {self.area}", exc)
 
     def _apply(self, **kwargs: Any) -> None:
         settings: Settings = kwargs.get("settings") or load_settings(warn=False)
@@ -203,7 +201,7 @@ class CrossBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     # -- uninstrument -----------------------------------------------------------------------------------
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        try:
+        with contained(f"uninstrumenting area {self.area}"):
             for hook in getattr(self, "_hooks", []):
                 hooks.cancel(hook)
             self._hooks = []
@@ -223,8 +221,6 @@ class CrossBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 if (target.module, target.qualname) in waiting:
                     self._status(target, State.REMOVED, "hook dropped before the module was imported")
             self._on_uninstrument()
-        except Exception as exc:
-            report_failure(f"uninstrumenting area {self.area}", exc)
 
     def _on_uninstrument(self) -> None:
         """Undo :meth:`_on_instrument` (subclasses)."""

@@ -9,9 +9,14 @@ The per-call path is written like a benchmark: everything that can be decided at
 
 The wrapped call returns the original's value and raises the original's exception object. Any failure in
 the instrumentation part is contained by :func:`crossbridge_otel._guard.report_failure` and the call goes
-ahead untouched. Wrappers keep ``__name__``, ``__qualname__``, ``__doc__``, ``__wrapped__`` (so
-``inspect.signature`` is the original's), and plain functions stay plain functions, so binding as
-instance, class or static methods is unchanged; generator and coroutine functions stay so.
+ahead untouched. The per-call path here writes that guard out by hand (``try`` / ``except Exception`` /
+``report_failure``) where code elsewhere uses :func:`~crossbridge_otel._guard.contained` or
+:func:`~crossbridge_otel._guard.guarded`: it runs on every call of every target, where a context manager costs
+about a microsecond and a decorator one more frame.
+
+Wrappers keep ``__name__``, ``__qualname__``, ``__doc__``, ``__wrapped__`` (so ``inspect.signature`` is the
+original's), and plain functions stay plain functions, so binding as instance, class or static methods is
+unchanged; generator and coroutine functions stay so.
 """
 
 from __future__ import annotations
