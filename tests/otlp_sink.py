@@ -13,7 +13,7 @@ Usage::
 (:func:`attributes`); ``counts()`` gives spans, log records and metric data points received.
 
 Like a real collector it speaks HTTP/1.1 with keep-alive, and records which connection each request came on
-(``sink.arrivals``: path, client address, decoded or not). It can misbehave on purpose:
+(``sink.arrivals``: path, client address, the decoded message or None). It can misbehave on purpose:
 
 - ``OtlpSink(status=503)`` answers every request with that status (400, 500, 503, ...), storing nothing;
 - ``OtlpSink(mode="garbage")`` answers 200 with a body that is not protobuf (the request is stored);
@@ -119,7 +119,7 @@ class OtlpSink:
         self.traces: list[ExportTraceServiceRequest] = []
         self.logs: list[ExportLogsServiceRequest] = []
         self.metrics: list[ExportMetricsServiceRequest] = []
-        self.arrivals: list[tuple[str, tuple[str, int], bool]] = []  # (path, client address, decoded)
+        self.arrivals: list[tuple[str, tuple[str, int], Any]] = []  # (path, client address, message or None)
         self.rejected = {"traces": 0, "logs": 0, "metrics": 0}
         self.requests = 0
         self._lock = threading.Lock()
@@ -182,7 +182,7 @@ class OtlpSink:
     def corrupt(self) -> int:
         """Requests whose body did not decode as the OTLP message of their path."""
         with self._lock:
-            return sum(1 for _, _, decoded in self.arrivals if not decoded)
+            return sum(1 for _, _, message in self.arrivals if message is None)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         sink = self
@@ -230,7 +230,7 @@ class OtlpSink:
                 except (DecodeError, OSError, zlib.error):
                     decoded = False
                 with sink._lock:
-                    sink.arrivals.append((self.path, self.client_address, decoded))
+                    sink.arrivals.append((self.path, self.client_address, message if decoded else None))
                     if decoded:
                         getattr(sink, name).append(message)
                 if not decoded:

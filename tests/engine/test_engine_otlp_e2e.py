@@ -165,3 +165,43 @@ def test_forked_child_metrics_carry_the_childs_resource(sink):
     assert sink.wait_for(lambda s: s.metrics_named("child.count"), timeout=5), done.stderr
     pids = {resource["process.pid"] for resource, _ in sink.metrics_named("child.count")}
     assert pids == {child_pid}
+
+
+FORK_AFTER_EXPORT = """
+import os, sys
+from opentelemetry import metrics
+from crossbridge_otel.configurator import active_pipeline
+metrics.get_meter("fork-probe").create_counter("parent.count").add(1)
+active_pipeline().meter_provider.force_flush()  # the parent's exporter now holds a kept-alive connection
+pid = os.fork()
+if pid == 0:
+    metrics.get_meter("fork-probe").create_counter("child.count").add(1)
+    active_pipeline().meter_provider.force_flush()
+    sys.exit(0)
+os.waitpid(pid, 0)
+metrics.get_meter("fork-probe").create_counter("parent.after").add(1)
+active_pipeline().meter_provider.force_flush()
+print("child", pid)
+"""
+
+
+def test_forked_child_exports_metrics_on_a_connection_of_its_own(sink):
+    """A child forked after the parent exported metrics never writes on the parent's kept-alive connection.
+
+    Two processes writing OTLP requests on one inherited socket interleave their bytes: the corrupt metrics
+    protobuf the collector received under CrossBridge's test suite (issue 11).
+    """
+    done = run_instrumented(FORK_AFTER_EXPORT, OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint)
+    assert done.returncode == 0, done.stderr
+    child_pid = int(done.stdout.split()[-1])
+    assert sink.wait_for(lambda s: s.metrics_named("child.count") and s.metrics_named("parent.after"), timeout=5)
+    from otlp_sink import attributes
+
+    peers: dict[str, set] = {"child": set(), "parent": set()}
+    for path, peer, message in sink.arrivals:
+        if path == "/v1/metrics" and message is not None:
+            pid = attributes(message.resource_metrics[0].resource.attributes)["process.pid"]
+            peers["child" if pid == child_pid else "parent"].add(peer)
+    assert peers["child"] and peers["parent"]
+    assert not peers["child"] & peers["parent"], peers
+    assert sink.corrupt() == 0
