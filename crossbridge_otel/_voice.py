@@ -167,10 +167,8 @@ def uninstall() -> None:
         if original is not None:
             logging.Logger.handle = original  # type: ignore[method-assign]
         _original_handle = None
-        for logger, kind in ((_log, _StderrLine), (logging.getLogger("opentelemetry"), _OncePerLogger)):
-            for handler in [h for h in logger.handlers if isinstance(h, kind)]:
-                logger.removeHandler(handler)
-                logger.propagate = True
+        while _undo:
+            _undo.pop()()
 
 
 class _StderrLine(logging.StreamHandler):  # type: ignore[type-arg]
@@ -217,14 +215,28 @@ class _OncePerLogger(logging.Handler):
         self.handle(record)
 
 
+_undo: list[Any] = []  # how to take back what _configure_voice changed (uninstall, for tests)
+
+
+def _own(logger: logging.Logger, handler: logging.Handler, level: int | None = None) -> None:
+    """Give ``logger`` our ``handler`` and stop its propagation, unless the user gave it handlers."""
+    if logger.handlers:
+        return  # configured by the user (or already by us)
+    before = (logger.propagate, logger.level)
+    logger.addHandler(handler)
+    logger.propagate = False
+    if level is not None and logger.level == logging.NOTSET:
+        logger.setLevel(level)
+
+    def undo() -> None:
+        logger.removeHandler(handler)
+        logger.propagate = before[0]
+        logger.setLevel(before[1])
+
+    _undo.append(undo)
+
+
 def _configure_voice() -> None:
-    if not _log.handlers:  # else configured by the user (or already by us)
-        _log.addHandler(_StderrLine())
-        _log.propagate = False
-        if _log.level == logging.NOTSET:
-            wanted = os.environ.get("OTEL_LOG_LEVEL", "").strip().lower()
-            _log.setLevel(_LEVELS.get(wanted, logging.WARNING))
-    sdk = logging.getLogger("opentelemetry")
-    if not sdk.handlers:
-        sdk.addHandler(_OncePerLogger())
-        sdk.propagate = False
+    wanted = os.environ.get("OTEL_LOG_LEVEL", "").strip().lower()
+    _own(_log, _StderrLine(), _LEVELS.get(wanted, logging.WARNING))
+    _own(logging.getLogger("opentelemetry"), _OncePerLogger())

@@ -20,6 +20,7 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
 
 bash tests/setup/ensure-postgres.sh
+bash tests/packaging/prepare-wheelhouse.sh  # the install test runs offline, from these wheels
 
 if command -v go >/dev/null 2>&1; then
   echo "== building (or reusing) the real collector and Jaeger"
