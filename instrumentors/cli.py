@@ -61,8 +61,8 @@ def _typer_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
         ctx = ctx.parent
     if not words and ctx is not None:  # a single-command app: its own name
         words.append(str(getattr(ctx, "info_name", "")))
-    return {**_P(command=bounded(" ".join(reversed(words)), 64),
-                 params=sum(value is not None for value in params.values())), **_command_line()}
+    return {_P.command: bounded(" ".join(reversed(words)), 64),
+            _P.params: sum(value is not None for value in params.values()), **_command_line()}
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def _argparse_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     namespace = arg(args, kwargs, 0, "args")
     command = getattr(namespace, "command", None)
     sub = getattr(namespace, f"{command}_command", None) if isinstance(command, str) else None
-    return {**_P(command=bounded(" ".join(str(word) for word in (command, sub) if word), 64)), **_command_line()}
+    return {_P.command: bounded(" ".join(str(word) for word in (command, sub) if word), 64), **_command_line()}
 
 
 def _exit_code(result: Any) -> Attrs:

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crossbridge_otel.patching.readers import Prefix, arg, enum_value, failed_if_empty, failed_if_none, size
+from crossbridge_otel.patching.readers import Prefix, arg, enum_value, failed_if_empty, failed_if_none, fields, size
 from crossbridge_otel.patching.targets import Attrs, Target
 from crossbridge_otel.retry.invoker import Retry
 
@@ -76,22 +76,22 @@ def _mapping_attrs(mapping: Any) -> Attrs:
     """Counts and confidence of a ``TestCoverageMapping`` (or ``ScenarioCoverageMapping``)."""
     if mapping is None:
         return {}
-    return _P(classes=size(_either(mapping, "covered_classes", "aggregated_classes")),
-             methods=size(_either(mapping, "covered_methods", "aggregated_methods")),
-             units=size(_either(mapping, "covered_code_units", "aggregated_code_units")),
-             confidence=getattr(mapping, "confidence", None),
-             source=enum_value(getattr(mapping, "coverage_source", None)))
+    return {_P.classes: size(_either(mapping, "covered_classes", "aggregated_classes")),
+            _P.methods: size(_either(mapping, "covered_methods", "aggregated_methods")),
+            _P.units: size(_either(mapping, "covered_code_units", "aggregated_code_units")),
+            _P.confidence: getattr(mapping, "confidence", None),
+            _P.source: enum_value(getattr(mapping, "coverage_source", None))}
 
 
 def _batch_attrs(result: Any) -> Attrs:
     if not isinstance(result, dict) or not result:
-        return _P(tests=0)
-    return {**_mapping_attrs(next(iter(result.values()))), **_P(tests=len(result))}
+        return {_P.tests: 0}
+    return {**_mapping_attrs(next(iter(result.values()))), _P.tests: len(result)}
 
 
 def _list_attrs(result: Any) -> Attrs:
     first = result[0] if isinstance(result, list) and result else None
-    return {**_mapping_attrs(first), **_P(tests=size(result))}
+    return {**_mapping_attrs(first), _P.tests: size(result)}
 
 
 def _mode(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, default: str) -> Any:
@@ -102,7 +102,7 @@ def _mode(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, default: st
 
 def _parse(fmt: str, mode_index: int) -> Any:
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-        return _P(format=fmt, execution_mode=_mode(args, kwargs, mode_index, "isolated"))
+        return {_P.format: fmt, _P.execution_mode: _mode(args, kwargs, mode_index, "isolated")}
 
     return call
 
@@ -112,7 +112,7 @@ def _parse_batch(fmt: str) -> Any:
         ids = arg(args, kwargs, 2, "test_ids")
         if ids is None:
             ids = arg(args, kwargs, 2, "test_names")
-        return _P(format=fmt, batch_size=size(ids), execution_mode=_mode(args, kwargs, 3, "small_batch"))
+        return {_P.format: fmt, _P.batch_size: size(ids), _P.execution_mode: _mode(args, kwargs, 3, "small_batch")}
 
     return call
 
@@ -137,31 +137,33 @@ def _collect_call(batch: bool = False, cucumber: bool = False) -> Any:
 
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
         timeout = arg(args, kwargs, 5, "timeout")
-        return _P(batch_size=size(arg(args, kwargs, 1, "test_ids")) if batch else None,
-                 framework="cucumber" if cucumber else arg(args, kwargs, 4, "test_framework", "junit"),
-                 timeout_s=float(timeout) if isinstance(timeout, (int, float)) else None)
+        return {_P.batch_size: size(arg(args, kwargs, 1, "test_ids")) if batch else None,
+                _P.framework: "cucumber" if cucumber else arg(args, kwargs, 4, "test_framework", "junit"),
+                _P.timeout_s: float(timeout) if isinstance(timeout, (int, float)) else None}
 
     return call
 
 
 def _impact_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return _P(changed_classes=size(arg(args, kwargs, 1, "changed_classes")),
-             min_confidence=arg(args, kwargs, 2, "min_confidence", 0.5))
+    return {_P.changed_classes: size(arg(args, kwargs, 1, "changed_classes")),
+            _P.min_confidence: arg(args, kwargs, 2, "min_confidence", 0.5)}
 
 
 def _impact_result(query: Any) -> Attrs:
-    return _P(affected_tests=size(getattr(query, "affected_tests", None)))
+    return {_P.affected_tests: size(getattr(query, "affected_tests", None))}
 
 
 def _rows(result: Any) -> Attrs:
-    return _P(rows=result if isinstance(result, int) and not isinstance(result, bool) else size(result))
+    return {_P.rows: result if isinstance(result, int) and not isinstance(result, bool) else size(result)}
+
+
+_STATISTICS = fields(_P, "total_tests", "total_classes", "total_methods", "average_confidence")
 
 
 def _statistics(result: Any) -> Attrs:
     if not isinstance(result, dict):
         return {}
-    found = _P.fields(result, "total_tests", "total_classes", "total_methods", "average_confidence")
-    return {key: value for key, value in found.items() if isinstance(value, (int, float))}
+    return {key: value for key, value in _STATISTICS(result).items() if isinstance(value, (int, float))}
 
 
 def _sqlite(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
@@ -190,18 +192,18 @@ def _functional_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
 
 
 def _rows_if_list(result: Any) -> Attrs:
-    return _P(rows=len(result)) if isinstance(result, list) else {}
+    return {_P.rows: len(result)} if isinstance(result, list) else {}
 
 
 def _refs_call(framework_index: int) -> Any:
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-        return _P(framework=arg(args, kwargs, framework_index, "framework", "java"))
+        return {_P.framework: arg(args, kwargs, framework_index, "framework", "java")}
 
     return call
 
 
 def _refs_result(result: Any) -> Attrs:
-    return _P(refs=size(result))
+    return {_P.refs: size(result)}
 
 
 def _export(fmt: str) -> Any:
@@ -209,7 +211,7 @@ def _export(fmt: str) -> Any:
 
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
         report = arg(args, kwargs, 0, "report")
-        return _P(format=fmt, report=type(report).__name__, rows=size(getattr(report, "entries", None)))
+        return {_P.format: fmt, _P.report: type(report).__name__, _P.rows: size(getattr(report, "entries", None))}
 
     return call
 
@@ -217,7 +219,7 @@ def _export(fmt: str) -> Any:
 def _scenario_result(result: Any) -> Attrs:
     """One ``ScenarioCoverageMapping``, or a feature's list of them (they share the batch's coverage)."""
     if isinstance(result, list):
-        return {**_mapping_attrs(result[0] if result else None), **_P(scenarios=len(result))}
+        return {**_mapping_attrs(result[0] if result else None), _P.scenarios: len(result)}
     return _mapping_attrs(result)
 
 
@@ -225,7 +227,7 @@ def _aggregate_call(default_mode: str) -> Any:
     """``aggregate_*_coverage(self, scenario | cucumber_json, jacoco_xml, step_map, execution_mode)``."""
 
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-        return _P(execution_mode=_mode(args, kwargs, 4, default_mode))
+        return {_P.execution_mode: _mode(args, kwargs, 4, default_mode)}
 
     return call
 

@@ -68,6 +68,7 @@ from crossbridge_otel.patching.readers import (
     enum_text,
     enum_value,
     failed_if_none,
+    fields,
     file_name,
     size,
 )
@@ -81,7 +82,7 @@ from ._support import RunsCommands
 __all__ = ["ExecutionInstrumentor"]
 
 _P = Prefix("crossbridge.execution.")
-_R = _P.child("results")
+_R = Prefix("crossbridge.execution.results.")
 _EXECUTOR = "core.execution.executor"
 _RESULTS = "core.execution.results."
 _ORCH = "core.execution.orchestration.orchestrator"
@@ -92,16 +93,19 @@ _FAILED_STATES = {"failed", "error", "timeout", "cancelled"}
 
 def _execute_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     request = arg(args, kwargs, 1, "request")
-    return _P(framework=bounded(getattr(request, "framework", None), 64),
-             strategy=enum_value(getattr(request, "strategy", None)),
-             tests_requested=size(getattr(request, "tests", None)),
-             retry_failed=getattr(request, "retry_failed", None))
+    return {_P.framework: bounded(getattr(request, "framework", None), 64),
+            _P.strategy: enum_value(getattr(request, "strategy", None)),
+            _P.tests_requested: size(getattr(request, "tests", None)),
+            _P.retry_failed: getattr(request, "retry_failed", None)}
+
+
+_SUMMARY = fields(_P, "passed", "failed", "skipped", "errors", total="total_tests", workers="workers_used")
 
 
 def _summary_attrs(summary: Any) -> Attrs:
-    return {**_P.fields(summary, "passed", "failed", "skipped", "errors", total="total_tests", workers="workers_used"),
-            **_P(status=enum_text(getattr(summary, "status", None)),
-                execution_errors=size(getattr(summary, "execution_errors", None)))}
+    return {**_SUMMARY(summary),
+            _P.status: enum_text(getattr(summary, "status", None)),
+            _P.execution_errors: size(getattr(summary, "execution_errors", None))}
 
 
 def _summary_outcome(summary: Any) -> Failure:
@@ -118,40 +122,41 @@ def _summary_outcome(summary: Any) -> Failure:
 
 def _retry_failed_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     request = arg(args, kwargs, 2, "request")
-    return _P(retry_rounds=getattr(request, "retry_failed", None), tests=size(arg(args, kwargs, 3, "failed_results")))
+    return {_P.retry_rounds: getattr(request, "retry_failed", None),
+            _P.tests: size(arg(args, kwargs, 3, "failed_results"))}
 
 
 def _retry_failed_result(results: Any) -> Attrs:
     passed = [r for r in results or [] if enum_text(getattr(r, "status", None)) == "passed"]
-    return _P(passed_on_retry=len(passed))
+    return {_P.passed_on_retry: len(passed)}
 
 
 # -- adapters ----------------------------------------------------------------------------------------
 
 def _get_adapter_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return _P(framework=bounded(arg(args, kwargs, 1, "framework"), 64))
+    return {_P.framework: bounded(arg(args, kwargs, 1, "framework"), 64)}
 
 
 def _get_adapter_result(adapter: Any) -> Attrs:
-    return _P(adapter=type(adapter).__name__)
+    return {_P.adapter: type(adapter).__name__}
 
 
 def _adapter_call(name: str) -> Any:
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-        return _P(adapter=name, tests_requested=size(arg(args, kwargs, 1, "tests")),
-                 tags=size(arg(args, kwargs, 2, "tags")))
+        return {_P.adapter: name, _P.tests_requested: size(arg(args, kwargs, 1, "tests")),
+                _P.tags: size(arg(args, kwargs, 2, "tags"))}
 
     return call
 
 
 def _discover_result(tests: Any) -> Attrs:
-    return _P(tests_discovered=size(tests))
+    return {_P.tests_discovered: size(tests)}
 
 
 def _adapter_results(results: Any) -> Attrs:
     counts = Counter(str(getattr(r, "status", "")).lower() for r in results or [])
-    return _P(total=size(results), passed=counts["pass"], failed=counts["fail"], skipped=counts["skip"],
-             errors=counts["error"])
+    return {_P.total: size(results), _P.passed: counts["pass"], _P.failed: counts["fail"], _P.skipped: counts["skip"],
+            _P.errors: counts["error"]}
 
 
 def _adapter_outcome(results: Any) -> Failure:
@@ -167,16 +172,16 @@ def _adapter_outcome(results: Any) -> Failure:
 def _strategy_call(name: str) -> Any:
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
         allocation = getattr(args[0], "resource_allocation", None)
-        return _P(strategy=name, tests=size(arg(args, kwargs, 1, "tests")),
-                 workers=getattr(allocation, "max_workers", None),
-                 batch_size=getattr(allocation, "batch_size", None) if name == "batched" else None)
+        return {_P.strategy: name, _P.tests: size(arg(args, kwargs, 1, "tests")),
+                _P.workers: getattr(allocation, "max_workers", None),
+                _P.batch_size: getattr(allocation, "batch_size", None) if name == "batched" else None}
 
     return call
 
 
 def _strategy_result(results: Any) -> Attrs:
     statuses = [enum_text(getattr(r, "status", None)) for r in results or []]
-    return _P(total=len(statuses), failed=sum(s in _FAILED_STATES for s in statuses))
+    return {_P.total: len(statuses), _P.failed: sum(s in _FAILED_STATES for s in statuses)}
 
 
 def _test_result_failed(result: Any) -> tuple[str, str] | None:
@@ -192,12 +197,12 @@ def _retry_strategy_attempts(args: tuple[Any, ...], kwargs: dict[str, Any]) -> i
 
 
 def _retry_strategy_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return _P.fields(args[0], "max_retries")
+    return {_P.max_retries: getattr(args[0], "max_retries", None)}
 
 
 def _retry_strategy_result(result: Any) -> Attrs:
-    return {**_P.fields(result, "retry_count", flaky="is_flaky"),
-            **_P(status=enum_text(getattr(result, "status", None)))}
+    return {_P.retry_count: getattr(result, "retry_count", None), _P.flaky: getattr(result, "is_flaky", None),
+            _P.status: enum_text(getattr(result, "status", None))}
 
 
 def _retry_strategy_outcome(result: Any) -> Failure:
@@ -207,18 +212,20 @@ def _retry_strategy_outcome(result: Any) -> Failure:
 
 # -- results -----------------------------------------------------------------------------------------
 
+_RUN = fields(_R, "passed", "failed", "skipped", "errors", "flaky", total="total_tests", coverage="overall_coverage")
+
+
 def _run_attrs(run: Any) -> Attrs:
     if run is None:
         return {}
     metadata = getattr(run, "metadata", None)
-    return {**_R.fields(run, "passed", "failed", "skipped", "errors", "flaky", total="total_tests",
-                       coverage="overall_coverage"),
-            **_R(framework=enum_value(getattr(metadata, "framework", None)))}
+    return {**_RUN(run),
+            _R.framework: enum_value(getattr(metadata, "framework", None))}
 
 
 def _normalize_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return _R(file=file_name(arg(args, kwargs, 1, "result_file")),
-             requested_framework=enum_value(arg(args, kwargs, 2, "framework")))
+    return {_R.file: file_name(arg(args, kwargs, 1, "result_file")),
+            _R.requested_framework: enum_value(arg(args, kwargs, 2, "framework"))}
 
 
 _NORMALIZE_NONE = failed_if_none("normalize_failed", "the result file could not be normalised (missing, unknown "
@@ -228,7 +235,7 @@ _NORMALIZE_NONE = failed_if_none("normalize_failed", "the result file could not 
 
 def _files_call(index: int, name: str) -> Any:
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-        return _R(files=size(arg(args, kwargs, index, name)))
+        return {_R.files: size(arg(args, kwargs, index, name))}
 
     return call
 
@@ -236,75 +243,79 @@ def _files_call(index: int, name: str) -> Any:
 def _normalize_batch_read(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
     files, runs = size(arg(args, kwargs, 1, "result_files")), size(result)
     if runs is not None:
-        span.set_attribute(_R.key("runs"), runs)
+        span.set_attribute(_R.runs, runs)
     if files is not None and runs is not None and runs < files:
         mark_failure(span, ("normalize_failed", f"{files - runs} of {files} result files not normalised"))
 
 
-_COMPARE_SIZES = {"new_tests": "new_tests", "removed_tests": "removed_tests", "newly_failing": "newly_failing",
-                  "newly_passing": "newly_passing", "newly_flaky": "newly_flaky", "slower": "slower_tests",
-                  "faster": "faster_tests"}
-
-
-_C = _P.child("compare")
+_C = Prefix("crossbridge.execution.compare.")
+_COMPARE_COUNTS = fields(_C, "regressions", "improvements", "total_changes")
+# attribute -> ComparisonResult list field (the attribute is its size)
+_COMPARE_SIZES = tuple((_C[key], field) for key, field in (
+    ("new_tests", "new_tests"), ("removed_tests", "removed_tests"), ("newly_failing", "newly_failing"),
+    ("newly_passing", "newly_passing"), ("newly_flaky", "newly_flaky"), ("slower", "slower_tests"),
+    ("faster", "faster_tests")))
 
 
 def _compare_result(cmp: Any) -> Attrs:
-    return {**_C(**{key: size(getattr(cmp, field, None)) for key, field in _COMPARE_SIZES.items()}),
-            **_C.fields(cmp, "regressions", "improvements", "total_changes")}
+    return {**{key: size(getattr(cmp, field, None)) for key, field in _COMPARE_SIZES}, **_COMPARE_COUNTS(cmp)}
 
 
-_T = _P.child("trend")
+_T = Prefix("crossbridge.execution.trend.")
 
 
 def _trend_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return _T(runs=size(arg(args, kwargs, 1, "runs")), metric=enum_value(arg(args, kwargs, 2, "metric")))
+    return {_T.runs: size(arg(args, kwargs, 1, "runs")), _T.metric: enum_value(arg(args, kwargs, 2, "metric"))}
 
 
 def _trend_result(data: Any) -> Attrs:
-    return {**_T.fields(data, direction="trend_direction", strength="trend_strength"),
-            **_T(points=size(getattr(data, "data_points", None)))}
+    return {_T.direction: getattr(data, "trend_direction", None), _T.strength: getattr(data, "trend_strength", None),
+            _T.points: size(getattr(data, "data_points", None))}
 
 
 def _trends_result(result: Any) -> Attrs:
     if not isinstance(result, dict):
         return {}
-    return _T(metrics=len(result),
-             degrading=sum(getattr(d, "trend_direction", "") == "degrading" for d in result.values()))
+    return {_T.metrics: len(result),
+            _T.degrading: sum(getattr(d, "trend_direction", "") == "degrading" for d in result.values())}
 
 
 def _anomalies_result(result: Any) -> Attrs:
-    return _T(anomalies=size(result))
+    return {_T.anomalies: size(result)}
 
 
 # -- core.execution.orchestration --------------------------------------------------------------------
 
 def _orch_request_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     request = arg(args, kwargs, 1, "request")
-    return {**_P.fields(request, "max_tests", "dry_run"),
-            **_P(framework=bounded(getattr(request, "framework", None), 64),
-                strategy=enum_value(getattr(request, "strategy", None)),
-                environment=bounded(getattr(request, "environment", None), 32))}
+    return {_P.max_tests: getattr(request, "max_tests", None), _P.dry_run: getattr(request, "dry_run", None),
+            _P.framework: bounded(getattr(request, "framework", None), 64),
+            _P.strategy: enum_value(getattr(request, "strategy", None)),
+            _P.environment: bounded(getattr(request, "environment", None), 32)}
 
 
 def _orch_plan_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     plan = arg(args, kwargs, 1, "plan")
-    return _P(framework=bounded(getattr(plan, "framework", None), 64),
-             strategy=enum_value(getattr(plan, "strategy", None)), tests=size(getattr(plan, "selected_tests", None)))
+    return {_P.framework: bounded(getattr(plan, "framework", None), 64),
+            _P.strategy: enum_value(getattr(plan, "strategy", None)),
+            _P.tests: size(getattr(plan, "selected_tests", None))}
 
 
 def _orch_plan_result(plan: Any) -> Attrs:
-    return _P(tests=size(getattr(plan, "selected_tests", None)), skipped=size(getattr(plan, "skipped_tests", None)))
+    return {_P.tests: size(getattr(plan, "selected_tests", None)),
+            _P.skipped: size(getattr(plan, "skipped_tests", None))}
 
 
-_ORCH_COUNTS = {"total": "executed_tests", "passed": "passed_tests", "failed": "failed_tests",
-                "skipped": "skipped_tests", "errors": "error_tests"}
+# attribute -> ExecutionResult list field (the attribute is its size)
+_ORCH_COUNTS = tuple((_P[key], field) for key, field in (
+    ("total", "executed_tests"), ("passed", "passed_tests"), ("failed", "failed_tests"), ("skipped", "skipped_tests"),
+    ("errors", "error_tests")))
 
 
 def _orch_result(result: Any) -> Attrs:
     # CrossBridge's ExecutionResult keeps no exit code: the execution.command child span has process.exit.code.
-    counts = {key: size(getattr(result, field, None)) for key, field in _ORCH_COUNTS.items()}
-    return _P(status=enum_text(getattr(result, "status", None)), **counts)
+    return {_P.status: enum_text(getattr(result, "status", None)),
+            **{key: size(getattr(result, field, None)) for key, field in _ORCH_COUNTS}}
 
 
 def _orch_outcome(result: Any) -> Failure:

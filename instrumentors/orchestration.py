@@ -55,7 +55,17 @@ from opentelemetry.trace import Span
 
 from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
 from crossbridge_otel.patching.invokers import AfterCall
-from crossbridge_otel.patching.readers import Prefix, arg, bounded, enum_text, enum_value, file_name, host_of, size
+from crossbridge_otel.patching.readers import (
+    Prefix,
+    arg,
+    bounded,
+    enum_text,
+    enum_value,
+    fields,
+    file_name,
+    host_of,
+    size,
+)
 from crossbridge_otel.patching.targets import Attrs, Failure, Target
 from crossbridge_otel.retry.observed import AttributeAttempts, ObservedRetry
 
@@ -72,20 +82,23 @@ from ._orchestration_support import (
 __all__ = ["PHASES", "OrchestrationInstrumentor"]
 
 _P = Prefix("crossbridge.orchestration.")
-_B = _P.child("batch")
+_B = Prefix("crossbridge.orchestration.batch.")
 _MIGRATION = "core.orchestration.orchestrator"
 _BATCH = "core.orchestration.batch."
 
 
 # -- MigrationOrchestrator ---------------------------------------------------------------------------
 
+_REQUEST = fields(_P, "dry_run", "create_pr", "max_workers")
+
+
 def _run_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     request = arg(args, kwargs, 1, "request")
-    return {**_P.fields(request, "dry_run", "create_pr", "max_workers"),
-            **_P(repo_host=host_of(getattr(request, "repo_url", None)),
-                 migration_type=enum_value(getattr(request, "migration_type", None)),
-                 operation_type=enum_value(getattr(request, "operation_type", None)),
-                 auth_type=enum_value(getattr(getattr(request, "auth", None), "auth_type", None)))}
+    return {**_REQUEST(request),
+            _P.repo_host: host_of(getattr(request, "repo_url", None)),
+            _P.migration_type: enum_value(getattr(request, "migration_type", None)),
+            _P.operation_type: enum_value(getattr(request, "operation_type", None)),
+            _P.auth_type: enum_value(getattr(getattr(request, "auth", None), "auth_type", None))}
 
 
 def _outcome_of(item: Any) -> Any:
@@ -95,13 +108,13 @@ def _outcome_of(item: Any) -> Any:
 def _run_result(response: Any) -> Attrs:
     discovered = getattr(response, "files_discovered", None)
     transformed = getattr(response, "files_transformed", None) or []
-    return _P(status=enum_value(getattr(response, "status", None)),
-              files_discovered=sum(v for v in discovered.values() if isinstance(v, int))
-              if isinstance(discovered, dict) else None,
-              files_transformed=len(transformed),
-              files_failed=sum(_outcome_of(r) == "failed" for r in transformed),
-              pr_number=getattr(response, "pr_number", None),
-              error_code=bounded(getattr(response, "error_code", None), 64))
+    return {_P.status: enum_value(getattr(response, "status", None)),
+            _P.files_discovered: sum(v for v in discovered.values() if isinstance(v, int))
+            if isinstance(discovered, dict) else None,
+            _P.files_transformed: len(transformed),
+            _P.files_failed: sum(_outcome_of(r) == "failed" for r in transformed),
+            _P.pr_number: getattr(response, "pr_number", None),
+            _P.error_code: bounded(getattr(response, "error_code", None), 64)}
 
 
 def _run_outcome(response: Any) -> Failure:
@@ -119,15 +132,18 @@ def _tasks_failed(failed: int, total: Any, first: Any) -> Failure:
 
 def _job_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     job = arg(args, kwargs, 1, "job")
-    return _B(tasks=size(getattr(job, "tasks", None)), mode=enum_value(getattr(job, "execution_mode", None)),
-              max_parallel=getattr(job, "max_parallel_tasks", None))
+    return {_B.tasks: size(getattr(job, "tasks", None)), _B.mode: enum_value(getattr(job, "execution_mode", None)),
+            _B.max_parallel: getattr(job, "max_parallel_tasks", None)}
+
+
+_JOB_RESULT = fields(_B, total="total_tasks", completed="completed_tasks", skipped="skipped_tasks")
 
 
 def _job_judge(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> tuple[Attrs, Failure]:
     tasks = getattr(arg(args, kwargs, 1, "job"), "tasks", None) or []
     failed = getattr(result, "failed_tasks", 0) or 0
-    attrs = {**_B.fields(result, total="total_tasks", completed="completed_tasks", skipped="skipped_tasks"),
-             **_B(failed=failed, retries=sum(int(getattr(t, "retry_count", 0) or 0) for t in tasks))}
+    attrs = {**_JOB_RESULT(result),
+             _B.failed: failed, _B.retries: sum(int(getattr(t, "retry_count", 0) or 0) for t in tasks)}
     errors = getattr(result, "errors", None) or []  # [{"task": "Task 'name': error"}, ...]
     if not failed and not errors:
         return attrs, None
@@ -137,9 +153,9 @@ def _job_judge(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> tu
 
 def _task_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     task = arg(args, kwargs, 2, "task")
-    return {**_B.fields(task, "max_retries"),
-            **_B(task=bounded(getattr(task, "name", None), 128),
-                 feature_type=enum_value(getattr(task, "feature_type", None)))}
+    return {_B.max_retries: getattr(task, "max_retries", None),
+            _B.task: bounded(getattr(task, "name", None), 128),
+            _B.feature_type: enum_value(getattr(task, "feature_type", None))}
 
 
 def _task_attempts(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
@@ -148,8 +164,8 @@ def _task_attempts(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
 
 def _task_after(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], ok: Any) -> None:
     task = arg(args, kwargs, 2, "task")
-    span.set_attributes(_B(status=enum_value(getattr(task, "status", None)),
-                           retries=int(getattr(task, "retry_count", 0) or 0)))
+    span.set_attributes({_B.status: enum_value(getattr(task, "status", None)),
+                         _B.retries: int(getattr(task, "retry_count", 0) or 0)})
     hand_over(None if ok is not False else
               ("task_failed", bounded(getattr(task, "error", None), 512) or "task_failed"))
 
@@ -157,40 +173,45 @@ def _task_after(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], ok: A
 # -- FeatureCoordinator, BatchResultAggregator -------------------------------------------------------
 
 def _count(index: int, name: str, key: str) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
+    attribute = _B[key]
+
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-        return _B(**{key: size(arg(args, kwargs, index, name))})
+        return {attribute: size(arg(args, kwargs, index, name))}
 
     return call
 
 
 def _built_job(job: Any) -> Attrs:
     tasks = getattr(job, "tasks", None) or []
-    return _B(tasks=len(tasks), dependencies=sum(size(getattr(t, "dependencies", None)) or 0 for t in tasks))
+    return {_B.tasks: len(tasks), _B.dependencies: sum(size(getattr(t, "dependencies", None)) or 0 for t in tasks)}
+
+
+_AGGREGATED = fields(_B, tasks="total_tasks", completed="completed_tasks", failed="failed_tasks")
 
 
 def _aggregated(result: Any) -> Attrs:
     if not isinstance(result, dict):
         return {}
-    return {**_B.fields(result, tasks="total_tasks", completed="completed_tasks", failed="failed_tasks"),
-            **_B(failures=size(result.get("failures")))}
+    return {**_AGGREGATED(result),
+            _B.failures: size(result.get("failures"))}
 
 
 def _by_feature_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return _B(jobs=size(arg(args, kwargs, 1, "results")),
-              feature_type=enum_value(arg(args, kwargs, 2, "feature_type")))
+    return {_B.jobs: size(arg(args, kwargs, 1, "results")),
+            _B.feature_type: enum_value(arg(args, kwargs, 2, "feature_type"))}
 
 
 def _feature_results(result: Any) -> Attrs:
-    return _B(results=result.get("total_results", 0)) if isinstance(result, dict) else {}
+    return {_B.results: result.get("total_results", 0)} if isinstance(result, dict) else {}
 
 
 def _report_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return _B(jobs=size(arg(args, kwargs, 1, "results")),
-              format=bounded(arg(args, kwargs, 2, "report_format", "text"), 16))
+    return {_B.jobs: size(arg(args, kwargs, 1, "results")),
+            _B.format: bounded(arg(args, kwargs, 2, "report_format", "text"), 16)}
 
 
 def _compare_result(result: Any) -> Attrs:
-    return _B.fields(result, "assessment") if isinstance(result, dict) else {}
+    return {_B.assessment: result.get("assessment")} if isinstance(result, dict) else {}
 
 
 # -- DistributedExecutor -----------------------------------------------------------------------------
@@ -200,7 +221,7 @@ def _distributed_judge(args: tuple[Any, ...], kwargs: dict[str, Any], result: An
     failed = [t for t in tasks if enum_text(getattr(t, "status", None)) == "failed"]
     done = sum(enum_text(getattr(t, "status", None)) in ("completed", "failed") for t in tasks)
     lost = len(tasks) - done
-    attrs = _B(completed=done - len(failed), failed=len(failed), lost=lost)
+    attrs = {_B.completed: done - len(failed), _B.failed: len(failed), _B.lost: lost}
     if not failed and not lost:
         return attrs, None
     first = f"{getattr(failed[0], 'name', '?')}: {getattr(failed[0], 'error', '')}" if failed else (
@@ -211,7 +232,7 @@ def _distributed_judge(args: tuple[Any, ...], kwargs: dict[str, Any], result: An
 def _parallel_jobs_judge(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> tuple[Attrs, Failure]:
     entries = [r for r in result or [] if isinstance(r, dict)]
     bad = [r for r in entries if r.get("error") or r.get("failed_tasks")]
-    attrs = _B(failed_jobs=len(bad))
+    attrs = {_B.failed_jobs: len(bad)}
     if not bad:
         return attrs, None
     detail = bad[0].get("error") or f"{bad[0].get('failed_tasks')} failed task(s)"
@@ -219,7 +240,7 @@ def _parallel_jobs_judge(args: tuple[Any, ...], kwargs: dict[str, Any], result: 
 
 
 def _workers_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return _B(workers=getattr(getattr(args[0], "config", None), "worker_count", None))
+    return {_B.workers: getattr(getattr(args[0], "config", None), "worker_count", None)}
 
 
 _ORCH, _COORD, _AGG, _DIST = (_BATCH + m for m in ("orchestrator", "coordinator", "aggregator", "distributed"))
@@ -253,9 +274,9 @@ class OrchestrationInstrumentor(CrossBridgeInstrumentor):
         Target(_AGG, "BatchResultAggregator.aggregate_by_feature", "orchestration.batch.aggregate_feature",
                call_attributes=_by_feature_call, result_attributes=_feature_results),
         Target(_AGG, "BatchResultAggregator.generate_report", "orchestration.batch.report",
-               call_attributes=_report_call, result_attributes=lambda r: _B(report_bytes=size(r))),
+               call_attributes=_report_call, result_attributes=lambda r: {_B.report_bytes: size(r)}),
         Target(_AGG, "BatchResultAggregator.save_results", "orchestration.batch.save",
-               call_attributes=_count(1, "results", "jobs"), result_attributes=lambda p: _B(file=file_name(p))),
+               call_attributes=_count(1, "results", "jobs"), result_attributes=lambda p: {_B.file: file_name(p)}),
         Target(_AGG, "BatchResultAggregator.compare_results", "orchestration.batch.compare",
                result_attributes=_compare_result),
         Target(_DIST, "DistributedExecutor.start", "orchestration.batch.distributed.start",

@@ -63,7 +63,7 @@ from opentelemetry.trace import Span
 
 from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
 from crossbridge_otel.patching.invokers import AfterCall
-from crossbridge_otel.patching.readers import Prefix, arg, bounded, enum_value, failed_if_false, size
+from crossbridge_otel.patching.readers import Prefix, arg, bounded, enum_value, failed_if_false, fields, size
 from crossbridge_otel.patching.targets import Attrs, Failure, Target
 from crossbridge_otel.patching.wrapping import mark_failure
 from crossbridge_otel.retry.invoker import Retry
@@ -89,8 +89,11 @@ def _start_read(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], resul
                             "or CROSSBRIDGE_PROFILING=false"))
 
 
+_SHUTDOWN_COUNTS = fields(_P, "events_collected", "events_dropped", "events_written")
+
+
 def _shutdown_read(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
-    counts = _P.fields(args[0], "events_collected", "events_dropped", "events_written")
+    counts = _SHUTDOWN_COUNTS(args[0])
     span.set_attributes({key: value for key, value in counts.items() if isinstance(value, int)})
 
 
@@ -98,7 +101,7 @@ def _shutdown_read(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], re
 
 
 def _backend(kind: str) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
-    static = _P(backend=kind)
+    static = {_P.backend: kind}
 
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
         return static
@@ -108,29 +111,31 @@ def _backend(kind: str) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
 
 def _write_call(kind: str) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-        return _P(backend=kind, events=size(arg(args, kwargs, 1, "events")))
+        return {_P.backend: kind, _P.events: size(arg(args, kwargs, 1, "events"))}
 
     return call
 
 
 def _factory_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     config = arg(args, kwargs, 0, "config")
-    return {**_P.fields(config, "enabled"), **_P(backend_requested=enum_value(getattr(config, "backend", None)))}
+    return {_P.enabled: getattr(config, "enabled", None),
+            _P.backend_requested: enum_value(getattr(config, "backend", None))}
 
 
 def _factory_result(backend: Any) -> Attrs:
-    return _P(backend=_BACKENDS.get(type(backend).__name__, "other"))
+    return {_P.backend: _BACKENDS.get(type(backend).__name__, "other")}
 
 
 def _collector_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     collector = args[0]
-    return {**_P.fields(getattr(collector, "config", None), "enabled", "sampling_rate"),
-            **_P(backend=_BACKENDS.get(type(getattr(collector, "storage", None)).__name__, "other"))}
+    config = getattr(collector, "config", None)
+    return {_P.enabled: getattr(config, "enabled", None), _P.sampling_rate: getattr(config, "sampling_rate", None),
+            _P.backend: _BACKENDS.get(type(getattr(collector, "storage", None)).__name__, "other")}
 
 
 def _flush_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     queue = getattr(args[0], "queue", None)
-    return _P(queued=queue.qsize() if queue is not None else None)
+    return {_P.queued: queue.qsize() if queue is not None else None}
 
 
 # CrossBridge's parameters after ``self``, in order (record_test_end(test_id, framework, duration_ms, status)).
@@ -144,26 +149,28 @@ _RECORD_KEYS = {"step_name": "step"}
 
 
 def _record_call(params: tuple[str, ...]) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
+    keys = [(index, name, _P[_RECORD_KEYS.get(name, name)]) for index, name in enumerate(params, start=1)]
+
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
         attributes: dict[str, Any] = {}
-        for index, name in enumerate(params, start=1):
+        for index, name, key in keys:
             value = arg(args, kwargs, index, name)
             numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-            attributes[_RECORD_KEYS.get(name, name)] = value if numeric else bounded(value)
-        return _P(**attributes)
+            attributes[key] = value if numeric else bounded(value)
+        return attributes
 
     return call
 
 
 def _pytest_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return _P(test_id=bounded(getattr(arg(args, kwargs, 1, "item"), "nodeid", None)))
+    return {_P.test_id: bounded(getattr(arg(args, kwargs, 1, "item"), "nodeid", None))}
 
 
 def _http_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     method = arg(args, kwargs, 1, "method")
     url = str(arg(args, kwargs, 2, "url", ""))
     return {"http.request.method": str(method).upper() if method else None,
-            **_P(endpoint=bounded(url.split("?", 1)[0]))}
+            _P.endpoint: bounded(url.split("?", 1)[0])}
 
 
 def _http_result(response: Any) -> Attrs:
@@ -177,8 +184,8 @@ def _robot_call(status: bool) -> Callable[[tuple[Any, ...], dict[str, Any]], Att
         result = arg(args, kwargs, 2, "result")
         suite = getattr(getattr(result, "parent", None), "name", "")
         # status: Robot's own PASS/FAIL/SKIP (CrossBridge stores passed/failed, SKIP as failed)
-        return _P(test_id=bounded(f"{suite}::{getattr(result, 'name', '')}"),
-                  status=bounded(getattr(result, "status", None)) if status else None)
+        return {_P.test_id: bounded(f"{suite}::{getattr(result, 'name', '')}"),
+                _P.status: bounded(getattr(result, "status", None)) if status else None}
 
     return call
 
@@ -190,41 +197,44 @@ def _playwright_call(status: bool, step: bool) -> Callable[[tuple[Any, ...], dic
         test = arg(args, kwargs, 1, "test")
         where = getattr(getattr(test, "location", None), "file", "")
         # status: Playwright's own (timedOut, not CrossBridge's mapped "timeout")
-        return _P(test_id=bounded(f"{where}::{getattr(test, 'title', '')}"),
-                  status=bounded(getattr(arg(args, kwargs, 2, "result"), "status", None)) if status else None,
-                  step=bounded(getattr(arg(args, kwargs, 3, "step"), "title", None)) if step else None)
+        return {_P.test_id: bounded(f"{where}::{getattr(test, 'title', '')}"),
+                _P.status: bounded(getattr(arg(args, kwargs, 2, "result"), "status", None)) if status else None,
+                _P.step: bounded(getattr(arg(args, kwargs, 3, "step"), "title", None)) if step else None}
 
     return call
 
 
 def _command_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     """``ProfilingWebDriver._wrap_method(command, method)``: labels the command function it builds."""
-    return _P(command=bounded(arg(args, kwargs, 1, "command")))
+    return {_P.command: bounded(arg(args, kwargs, 1, "command"))}
 
 
 def _create_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     config = arg(args, kwargs, 0, "config")
-    return {**_P.fields(config, "enabled"),
-            **_P(profiler_type=bounded(enum_value(getattr(config, "profiler_type", None))),
-                 level=bounded(enum_value(getattr(config, "level", None))))}
+    return {_P.enabled: getattr(config, "enabled", None),
+            _P.profiler_type: bounded(enum_value(getattr(config, "profiler_type", None))),
+            _P.level: bounded(enum_value(getattr(config, "level", None)))}
 
 
 def _create_result(profiler: Any) -> Attrs:
-    return _P(profiler=type(profiler).__name__)
+    return {_P.profiler: type(profiler).__name__}
 
 
 def _profile_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return _P(name=bounded(arg(args, kwargs, 0, "name")))
+    return {_P.name: bounded(arg(args, kwargs, 0, "name"))}
 
 
 def _benchmark_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     operation = arg(args, kwargs, 2, "operation")
-    return _P(adapter=bounded(arg(args, kwargs, 1, "adapter_name")),
-              operation=bounded(getattr(operation, "__name__", None)))
+    return {_P.adapter: bounded(arg(args, kwargs, 1, "adapter_name")),
+            _P.operation: bounded(getattr(operation, "__name__", None))}
+
+
+_BENCHMARK = fields(_P, "iterations", "successful_runs", "failed_runs", mean_ms="avg_duration_ms")
 
 
 def _benchmark_result(result: Any) -> Attrs:
-    return _P.fields(result, "iterations", "successful_runs", "failed_runs", mean_ms="avg_duration_ms")
+    return _BENCHMARK(result)
 
 
 def _benchmark_outcome(result: Any) -> Failure:

@@ -56,9 +56,9 @@ _PR_ATTEMPTS = 3  # CrossBridge's create_pull_request loop: range(3)
 
 
 def _connector(self: Any) -> dict[str, Any]:
-    return _P(provider="bitbucket", owner=bounded(getattr(self, "owner", None), 128),
-              name=bounded(getattr(self, "repo", None), 128), cloud=getattr(self, "is_cloud", None),
-              base_branch=bounded(getattr(self, "base_branch", None), 128))
+    return {_P.provider: "bitbucket", _P.owner: bounded(getattr(self, "owner", None), 128),
+            _P.name: bounded(getattr(self, "repo", None), 128), _P.cloud: getattr(self, "is_cloud", None),
+            _P.base_branch: bounded(getattr(self, "base_branch", None), 128)}
 
 
 # (argument index counting self, keyword name, attribute, reader)
@@ -71,7 +71,7 @@ def _call(*extra: _Arg) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
         for index, name, key, read in extra:
             value = arg(args, kwargs, index, name)
             if value is not None:
-                attrs[_P.key(key)] = read(value)
+                attrs[_P[key]] = read(value)
         return attrs
 
     return call
@@ -85,16 +85,16 @@ def _branch(index: int, name: str = "branch") -> _Arg:
 
 
 def _items(result: Any) -> Attrs:
-    return _P(items=size(result))
+    return {_P.items: size(result)}
 
 
 def _bytes(result: Any) -> Attrs:
     # text from Bitbucket Cloud, bytes from Server; the atlassian client returns a .json file parsed (a dict)
-    return _P(bytes=size(result) if isinstance(result, (str, bytes)) else None)
+    return {_P.bytes: size(result) if isinstance(result, (str, bytes)) else None}
 
 
 def _pr(result: Any) -> Attrs:
-    return _P(pr_number=getattr(result, "number", None))
+    return {_P.pr_number: getattr(result, "number", None)}
 
 
 class _PostTaps:
@@ -174,7 +174,7 @@ def _tap_pr_posts(attempts: AttemptLog, args: tuple[Any, ...], kwargs: dict[str,
 
 
 def _connect_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return _P(host=host_of(arg(args, kwargs, 0, "repo_url")))
+    return {_P.host: host_of(arg(args, kwargs, 0, "repo_url"))}
 
 
 # method → (extra call attributes, result attributes, span name suffix)
@@ -194,9 +194,9 @@ WRITES: dict[str, tuple[tuple[_Arg, ...], Callable[[Any], Attrs] | None]] = {
     "delete_file": ((_PATH, _branch(3)), None),
 }
 _OTHER: dict[str, tuple[tuple[_Arg, ...], Callable[[Any], Attrs] | None]] = {
-    "file_exists": ((_PATH, _branch(2)), lambda r: _P(exists=bool(r))),
-    "has_files": ((_branch(1),), lambda r: _P(has_files=bool(r))),
-    "find_branch_with_content": ((), lambda r: _P(found=r is not None)),
+    "file_exists": ((_PATH, _branch(2)), lambda r: {_P.exists: bool(r)}),
+    "has_files": ((_branch(1),), lambda r: {_P.has_files: bool(r)}),
+    "find_branch_with_content": ((), lambda r: {_P.found: r is not None}),
     "list_pull_requests": (((1, "state", "state", bounded),), _items),
 }
 
@@ -204,7 +204,7 @@ _OTHER: dict[str, tuple[tuple[_Arg, ...], Callable[[Any], Attrs] | None]] = {
 def _targets() -> tuple[Target, ...]:
     rows: list[Target] = [Target("core.repo.repo_translator", "translate_repo_to_connector", "repo.connect",
                                  call_attributes=_connect_call,
-                                 result_attributes=lambda c: _P(connector=type(c).__name__))]
+                                 result_attributes=lambda c: {_P.connector: type(c).__name__})]
     for method, (extra, result) in READS.items():
         rows.append(Target(_BITBUCKET, f"BitbucketConnector.{method}", f"repo.{method}", call_attributes=_call(*extra),
                            result_attributes=result, invokers=(Retry("quick"),)))

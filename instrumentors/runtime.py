@@ -59,7 +59,7 @@ from crossbridge_otel._guard import guarded
 from crossbridge_otel.doctor.health import health_gauge
 from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
 from crossbridge_otel.patching.invokers import AfterCall, Invoker, InvokerEnv, InvokerSpec
-from crossbridge_otel.patching.readers import Prefix, arg, bounded, enum_value, failed_if_false
+from crossbridge_otel.patching.readers import Prefix, arg, bounded, enum_value, failed_if_false, fields
 from crossbridge_otel.patching.targets import Attrs, Engine, Failure, Target
 from crossbridge_otel.patching.wrapping import ORIGINAL_ATTR, SWITCH, Binding, bump
 from crossbridge_otel.retry.observed import ArgumentAttempts, ObservedRetry
@@ -67,15 +67,15 @@ from crossbridge_otel.retry.observed import ArgumentAttempts, ObservedRetry
 __all__ = ["CountedTarget", "RuntimeInstrumentor"]
 
 _R = Prefix("crossbridge.runtime.")
-_HEALTH = _R.child("health")
-_LIMIT = _R.child("rate_limit")
+_HEALTH = Prefix("crossbridge.runtime.health.")
+_LIMIT = Prefix("crossbridge.runtime.rate_limit.")
 
 
 # -- retry_with_backoff: observed, not repeated --------------------------------------------------------
 
 
 def _retry_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return {_R.key("retry.max_attempts"): _max_attempts(args, kwargs)}
+    return {_R["retry.max_attempts"]: _max_attempts(args, kwargs)}
 
 
 def _max_attempts(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
@@ -90,11 +90,11 @@ def _check_name(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
 
 
 def _check_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return _HEALTH(check=_check_name(args, kwargs))
+    return {_HEALTH.check: _check_name(args, kwargs)}
 
 
 def _check_result(result: Any) -> Attrs:
-    return _HEALTH(status=enum_value(getattr(result, "status", None)))
+    return {_HEALTH.status: enum_value(getattr(result, "status", None))}
 
 
 def _check_outcome(result: Any) -> Failure:
@@ -119,10 +119,13 @@ class HealthGauge(InvokerSpec):
         return AfterCall(functools.partial(_set_gauge, health_gauge(env.meter))).build(env, inner)
 
 
+_RUN_ALL = fields(_HEALTH, "overall_status", "passed", "failed", total="total_checks")
+
+
 def _all_result(result: Any) -> Attrs:
     if not isinstance(result, dict):
         return {}
-    return _HEALTH.fields(result, "overall_status", "passed", "failed", total="total_checks")
+    return _RUN_ALL(result)
 
 
 def _all_outcome(result: Any) -> Failure:
@@ -135,21 +138,19 @@ def _all_outcome(result: Any) -> Failure:
 # -- rate limiter -----------------------------------------------------------------------------------------
 
 
-def _limit(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {"key": bounded(arg(args, kwargs, 1, "key"), 100), "capacity": arg(args, kwargs, 2, "capacity"),
-            "window_s": arg(args, kwargs, 3, "window_seconds")}
+def _limit(prefix: Prefix) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
+    """``RateLimiter.check(self, key, capacity, window_seconds)``: its key and bucket, under ``prefix``."""
 
+    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
+        return {prefix.key: bounded(arg(args, kwargs, 1, "key"), 100),
+                prefix.capacity: arg(args, kwargs, 2, "capacity"),
+                prefix.window_s: arg(args, kwargs, 3, "window_seconds")}
 
-def _limit_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return _LIMIT(**_limit(args, kwargs))
+    return read
 
 
 def _limit_result(result: Any) -> Attrs:
-    return _LIMIT(allowed=bool(result))
-
-
-def _denial(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return {f"rate_limit.{key}": value for key, value in _limit(args, kwargs).items()}
+    return {_LIMIT.allowed: bool(result)}
 
 
 @dataclass(frozen=True)
@@ -215,9 +216,9 @@ def _counted(raw: Callable[..., Any], target: CountedTarget, binding: Binding) -
 
 
 _CHECK = CountedTarget("core.runtime.rate_limit", "RateLimiter.check", "runtime.rate_limit.check", mode="count",
-                       call_attributes=_limit_call, result_attributes=_limit_result,
+                       call_attributes=_limit(_LIMIT), result_attributes=_limit_result,
                        outcome=failed_if_false("rate_limited", "CrossBridge RateLimiter denied the request"),
-                       failed="denied", event="rate_limit.denied", event_attributes=_denial)
+                       failed="denied", event="rate_limit.denied", event_attributes=_limit(Prefix("rate_limit.")))
 
 
 class RuntimeInstrumentor(CrossBridgeInstrumentor):

@@ -110,9 +110,9 @@ class _RequestAttributes:
         if not span.is_recording():
             return
         route = getattr(scope.get("route"), "path", None)
-        span.set_attributes({**self.static, **_P(route=bounded(route or "unmatched", 128))})
+        span.set_attributes({**self.static, _P.route: bounded(route or "unmatched", 128)})
         if code is not None:
-            span.set_attribute(_P.key("status_code"), code)
+            span.set_attribute(_P.status_code, code)
             if own:
                 span.set_attribute("http.response.status_code", code)
                 if code >= 400:
@@ -158,13 +158,13 @@ def _tap_http_client(attempts: AttemptLog, args: tuple[Any, ...], kwargs: dict[s
 
 
 def _setup_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return _P(log_level=bounded(arg(args, kwargs, 0, "log_level", "INFO"), 16))
+    return {_P.log_level: bounded(arg(args, kwargs, 0, "log_level", "INFO"), 16)}
 
 
 def _secure_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     import logging
 
-    return _P(root_handlers=len(logging.getLogger().handlers))
+    return {_P.root_handlers: len(logging.getLogger().handlers)}
 
 
 class ServicesInstrumentor(CrossBridgeInstrumentor):
@@ -175,14 +175,14 @@ class ServicesInstrumentor(CrossBridgeInstrumentor):
     module_categories = {_LOGGING: "general"}
     targets = (
         Target(_LOGGING, "setup_logging", "services.logging.setup", call_attributes=_setup_call,
-               result_attributes=lambda path: _P(log_file=file_name(path))),
+               result_attributes=lambda path: {_P.log_file: file_name(path)}),
         Target(_LOGGING, "configure_secure_logging", "services.logging.secure", call_attributes=_secure_call),
         Target(_API, "SidecarAPIServer.__init__", "services.sidecar.api.init",
-               call_attributes=lambda a, kw: _P(host=bounded(arg(a, kw, 2, "host", "0.0.0.0"), 64),
-                                                port=arg(a, kw, 3, "port", 8765)),
+               call_attributes=lambda a, kw: {_P.host: bounded(arg(a, kw, 2, "host", "0.0.0.0"), 64),
+                                              _P.port: arg(a, kw, 3, "port", 8765)},
                invokers=(AfterCall(_api_after),)),
         Target(_CLIENT, "RemoteSidecarClient._send_batch_with_retry", "services.sidecar.send",
-               call_attributes=lambda a, kw: _P(events=size(arg(a, kw, 1, "events"))),
+               call_attributes=lambda a, kw: {_P.events: size(arg(a, kw, 1, "events"))},
                outcome=failed_if_false("sidecar_send_failed", "the batch was dropped after every attempt failed"),
                invokers=(ObservedRetry("RemoteSidecarClient._send_batch_with_retry", _send_attempts,
                                        _tap_http_client),)),

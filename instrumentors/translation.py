@@ -41,7 +41,7 @@ from opentelemetry.trace import Span
 
 from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
 from crossbridge_otel.patching.invokers import AfterCall
-from crossbridge_otel.patching.readers import Prefix, arg, bounded, enum_value, file_name, size
+from crossbridge_otel.patching.readers import Prefix, arg, bounded, enum_value, fields, file_name, size
 from crossbridge_otel.patching.targets import Attrs, Failure, Target
 from crossbridge_otel.retry.ratelimit import RateLimit
 
@@ -49,7 +49,7 @@ __all__ = ["TranslationInstrumentor"]
 
 _P = Prefix("crossbridge.translation.")
 _PIPELINE = "core.translation.pipeline"
-_FLAG = _P.key("source_framework_is_path")
+_FLAG = _P.source_framework_is_path
 
 
 def _looks_like_path(value: Any) -> bool:
@@ -73,18 +73,18 @@ def _frameworks(span: Span, pipeline: Any, source_argument: Any = None) -> None:
     if generator is not None and not target:
         target = getattr(generator, "framework", None)
     path = _looks_like_path(source)  # translate_file's bug: the path became the source framework
-    attrs = _P(source_framework_is_path=True if path else None,
-              source_framework=bounded(source, 64) if source and not path else None,
-              target_framework=bounded(target, 64) if target else None,
-              parser=type(parser).__name__ if parser is not None else None,
-              generator=type(generator).__name__ if generator is not None else None)
+    attrs = {_P.source_framework_is_path: True if path else None,
+             _P.source_framework: bounded(source, 64) if source and not path else None,
+             _P.target_framework: bounded(target, 64) if target else None,
+             _P.parser: type(parser).__name__ if parser is not None else None,
+             _P.generator: type(generator).__name__ if generator is not None else None}
     span.set_attributes({key: value for key, value in attrs.items() if value is not None})
 
 
 def _setup_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     config = arg(args, kwargs, 1, "config")
-    return _P(source_framework=bounded(getattr(config, "source_framework", None), 64),
-             target_framework=bounded(getattr(config, "target_framework", None), 64))
+    return {_P.source_framework: bounded(getattr(config, "source_framework", None), 64),
+            _P.target_framework: bounded(getattr(config, "target_framework", None), 64)}
 
 
 def _setup_after(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
@@ -96,23 +96,26 @@ def _translate_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     source_framework = arg(args, kwargs, 2, "source_framework")
     source_file = arg(args, kwargs, 4, "source_file", "") or None
     path = _looks_like_path(source_framework)
-    return _P(source_bytes=len(code) if isinstance(code, str) else None, source_framework_is_path=path or None,
-             source_file=file_name(source_file or (source_framework if path else None)))
+    return {_P.source_bytes: len(code) if isinstance(code, str) else None, _P.source_framework_is_path: path or None,
+            _P.source_file: file_name(source_file or (source_framework if path else None))}
 
 
 def _translate_after(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
     _frameworks(span, args[0], arg(args, kwargs, 2, "source_framework"))
 
 
+_RESULT = fields(_P, "success", "confidence", "idioms_applied", actions="actions_translated",
+                 assertions="assertions_translated")
+
+
 def _result_attrs(result: Any) -> Attrs:
     intent = getattr(result, "intent", None)
     code = getattr(result, "target_code", None)
     return {
-        **_P.fields(result, "success", "confidence", "idioms_applied", actions="actions_translated",
-                   assertions="assertions_translated"),
-        **_P(intent=enum_value(getattr(intent, "test_type", None)) if intent is not None else None,
-            todos=size(getattr(result, "todos", None)), warnings=size(getattr(result, "warnings", None)),
-            errors=size(getattr(result, "errors", None)), target_bytes=len(code) if isinstance(code, str) else None),
+        **_RESULT(result),
+        _P.intent: enum_value(getattr(intent, "test_type", None)) if intent is not None else None,
+        _P.todos: size(getattr(result, "todos", None)), _P.warnings: size(getattr(result, "warnings", None)),
+        _P.errors: size(getattr(result, "errors", None)), _P.target_bytes: len(code) if isinstance(code, str) else None,
     }
 
 
@@ -124,7 +127,7 @@ def _result_outcome(result: Any) -> Failure:
 
 
 def _file_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return _P(source_file=file_name(arg(args, kwargs, 1, "source_file")))
+    return {_P.source_file: file_name(arg(args, kwargs, 1, "source_file"))}
 
 
 def _file_after(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
@@ -136,7 +139,7 @@ def _file_after(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], resul
 
 def _batch_result(results: Any) -> Attrs:
     ok = sum(bool(getattr(r, "success", False)) for r in results or [])
-    return _P(succeeded=ok, failed=(size(results) or 0) - ok)
+    return {_P.succeeded: ok, _P.failed: (size(results) or 0) - ok}
 
 
 def _batch_outcome(results: Any) -> Failure:
@@ -148,8 +151,8 @@ def _batch_outcome(results: Any) -> Failure:
 
 
 def _hooks_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
-    return _P(target_framework=bounded(arg(args, kwargs, 1, "target_framework"), 64),
-             migrated_files=size(arg(args, kwargs, 3, "migrated_files")))
+    return {_P.target_framework: bounded(arg(args, kwargs, 1, "target_framework"), 64),
+            _P.migrated_files: size(arg(args, kwargs, 3, "migrated_files"))}
 
 
 _HOOK_FILES = ("config_file", "ini_file", "support_file")
@@ -158,10 +161,10 @@ _HOOK_FILES = ("config_file", "ini_file", "support_file")
 def _hooks_result(result: Any) -> Attrs:
     if not isinstance(result, dict):
         return {}
-    return _P(hooks_enabled=bool(result.get("enabled")), hooks_reason=bounded(result.get("reason"), 64),
-             hook_type=bounded(result.get("type"), 64),
-             hook_files=sum(bool(result.get(key)) for key in _HOOK_FILES) if result.get("enabled") else None,
-             updated_files=size(result.get("updated_files")))
+    return {_P.hooks_enabled: bool(result.get("enabled")), _P.hooks_reason: bounded(result.get("reason"), 64),
+            _P.hook_type: bounded(result.get("type"), 64),
+            _P.hook_files: sum(bool(result.get(key)) for key in _HOOK_FILES) if result.get("enabled") else None,
+            _P.updated_files: size(result.get("updated_files"))}
 
 
 def _hooks_outcome(result: Any) -> Failure:
@@ -187,7 +190,7 @@ class TranslationInstrumentor(CrossBridgeInstrumentor):
                call_attributes=_file_call, result_attributes=_result_attrs, outcome=_result_outcome,
                invokers=(AfterCall(_file_after),)),
         Target(_PIPELINE, "TranslationPipeline.translate_batch", "translation.translate_batch",
-               call_attributes=lambda a, kw: _P(files=size(arg(a, kw, 1, "source_files"))),
+               call_attributes=lambda a, kw: {_P.files: size(arg(a, kw, 1, "source_files"))},
                result_attributes=_batch_result, outcome=_batch_outcome),
         Target("core.translation.migration_hooks", "MigrationHookIntegrator.integrate_hooks",
                "translation.hooks.integrate", call_attributes=_hooks_call, result_attributes=_hooks_result,

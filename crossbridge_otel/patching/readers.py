@@ -4,8 +4,8 @@
 - **values fit to be attributes**: :func:`size` (counts, never contents), :func:`bounded` (redacted, cut),
   :func:`enum_value` / :func:`enum_text` (an enum member's value), :func:`file_name` (never the directory),
   :func:`host_of` (a URL's host, never its userinfo);
-- **attribute names**: :class:`Prefix` (``P = Prefix("crossbridge.profiling.")``; ``P(backend="local")``,
-  ``P.key("events")``, ``P.fields(obj, "enabled", total="total_tests")`` for an object's fields);
+- **attribute names**: :class:`Prefix` (``P = Prefix("crossbridge.profiling.")``; ``{P.backend: "local"}``) and
+  :func:`fields`, a reader of an object's fields as prefixed attributes (``fields(P, "enabled", total="total_tests")``);
 - **swallowed failures**: :func:`failed_if_false`, :func:`failed_if_none`, :func:`failed_if_empty` (with
   CrossBridge's own text when ``detail`` finds it).
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_TEXT", "Prefix", "arg", "bounded", "enum_text", "enum_value", "failed_if", "failed_if_empty",
-    "failed_if_false", "failed_if_none", "file_name", "host_of", "size",
+    "failed_if_false", "failed_if_none", "fields", "file_name", "host_of", "size",
 ]
 
 MAX_TEXT = 256
@@ -83,39 +83,41 @@ def host_of(url: Any) -> str | None:
 
 
 class Prefix:
-    """Attribute names under one prefix, e.g. ``P = Prefix("crossbridge.execution.")``:
-
-    - ``P(status="failed", total=3)`` → ``{"crossbridge.execution.status": "failed", ...}``;
-    - ``P.key("runs")`` → ``"crossbridge.execution.runs"``; ``P.child("trend")`` → the prefix ``...trend.``;
-    - ``P.fields(summary, "passed", total="total_tests")``: ``summary``'s fields (attributes, or keys of a
-      mapping) as attributes, named as they are or ``attribute=field``; None where the field is missing.
-    """
-
-    __slots__ = ("prefix",)
+    """Attribute names under one prefix, e.g. ``P = Prefix("crossbridge.execution.")``: ``P.status`` is
+    ``"crossbridge.execution.status"``, ``P["retry.max_attempts"]`` any name. A name is joined once, then kept
+    as a plain attribute of the prefix, so ``{P.status: ..., P.total: ...}`` costs what the literal would."""
 
     def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
+        self._prefix = prefix
 
-    def __call__(self, **values: Any) -> dict[str, Any]:
-        prefix = self.prefix
-        return {prefix + name: value for name, value in values.items()}
+    def __getattr__(self, name: str) -> str:
+        if name.startswith("__"):  # copy, pickle and friends look for dunders: there are none
+            raise AttributeError(name)
+        key = self._prefix + name
+        setattr(self, name, key)
+        return key
 
-    def key(self, name: str) -> str:
-        return self.prefix + name
+    def __getitem__(self, name: str) -> str:
+        key: str = self.__dict__.get(name) or self.__getattr__(name)
+        return key
 
-    def child(self, name: str) -> Prefix:
-        return Prefix(f"{self.prefix}{name}.")
+    def __str__(self) -> str:
+        return self._prefix
 
-    def fields(self, obj: Any, *names: str, **renamed: str) -> dict[str, Any]:
-        prefix = self.prefix
-        if isinstance(obj, Mapping):
-            read: Callable[[str], Any] = obj.get
-        else:
-            def read(field: str) -> Any:
-                return getattr(obj, field, None)
-        attributes = {prefix + name: read(name) for name in names}
-        attributes.update((prefix + name, read(field)) for name, field in renamed.items())
-        return attributes
+
+def fields(prefix: Prefix, *names: str, **renamed: str) -> Callable[[Any], dict[str, Any]]:
+    """A reader of an object's fields as prefixed attributes, made once: ``fields(P, "passed", total="total_tests")``
+    gives ``read(obj)`` → ``{P.passed: obj.passed, P.total: obj.total_tests}`` (keys of a dict; None where a
+    field is missing)."""
+    pairs = tuple((prefix[name], name) for name in names) + tuple((prefix[key], f) for key, f in renamed.items())
+
+    def read(obj: Any) -> dict[str, Any]:
+        if type(obj) is dict:
+            get = obj.get
+            return {key: get(field) for key, field in pairs}
+        return {key: getattr(obj, field, None) for key, field in pairs}
+
+    return read
 
 
 def failed_if(failed: Callable[[Any], bool], error_type: str, description: str = "",
