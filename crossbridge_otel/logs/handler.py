@@ -3,7 +3,7 @@
 What one exported record carries (see the README's logs section):
 
 - body: the message exactly as CrossBridge renders it (``record.getMessage()``, kwargs already folded in),
-  with credentials redacted;
+  with credentials redacted, cut at 64 KiB (:data:`MAX_BODY`: a collector refuses a whole batch for one huge text);
 - ``crossbridge.category``; the logger name is the instrumentation scope name (as the SDK's handler does);
 - ``code.file.path`` / ``code.function.name`` (module-qualified) / ``code.line.number`` of the real caller,
   past ``core/logging/logger.py``;

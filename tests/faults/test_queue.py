@@ -1,0 +1,103 @@
+"""The export queue (``crossbridge_otel.export.queue``) across fork, and against exporters that fail in any way."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from crossbridge_otel.export.queue import ExportQueue
+
+FORK_DURING_BUILD = """
+import os, pathlib, sys, tempfile, time
+folder = tempfile.mkdtemp()
+pathlib.Path(folder, "slow_exporter_module.py").write_text("import time\\ntime.sleep(0.6)\\n")
+sys.path.insert(0, folder)
+from crossbridge_otel.export.queue import ExportQueue
+
+class Exporter:
+    def export(self, items):
+        return type("Result", (), {"name": "SUCCESS"})()
+    def shutdown(self):
+        pass
+
+def build():
+    import slow_exporter_module  # the worker holds this module's import lock for 0.6 s
+    return Exporter()
+
+queue = ExportQueue("traces:test", build, schedule_delay=0.01)
+queue.put("parent item")
+time.sleep(0.2)  # the worker is inside the import now
+pid = os.fork()
+if pid == 0:
+    queue.put("child item")
+    queue.shutdown(time.monotonic() + 3.0)
+    os._exit(0 if queue.exported == 1 else 3)
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_fork_during_an_exporter_build_leaves_the_child_able_to_export():
+    """A child forked while the parent's worker is still building (importing) its exporter exports on its own.
+
+    The child gets empty queues, a worker and an exporter of its own; the module the parent's worker was importing
+    (its import lock held by a thread the child does not have) does not block the child's import of it.
+    """
+    done = subprocess.run([sys.executable, "-c", FORK_DURING_BUILD], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["child", "0"], (done.stdout, done.stderr)
+
+
+class Result:
+    def __init__(self, name):
+        self.name = name
+
+
+def _drained(queue: ExportQueue) -> None:
+    deadline = time.monotonic() + 5
+    while queue.exported + queue.dropped < 3 and time.monotonic() < deadline:
+        queue.flush(0.1)
+
+
+def test_worker_survives_an_exporter_that_raises_even_system_exit():
+    """A batch whose export raises (SystemExit included) is dropped and counted; the next batch goes out."""
+    calls = []
+
+    class Flaky:
+        def export(self, items):
+            calls.append(list(items))
+            if len(calls) == 1:
+                raise SystemExit("an exporter that exits")
+            return Result("SUCCESS")
+
+    queue = ExportQueue("traces:test", Flaky, schedule_delay=0.01, max_batch_size=1)
+    for item in ("a", "b", "c"):
+        queue.put(item)
+    _drained(queue)
+    queue.shutdown(time.monotonic() + 1)
+    assert (queue.exported, queue.dropped) == (2, 1)
+    assert queue.problem == "SystemExit: an exporter that exits"
+
+
+def test_failed_result_keeps_what_the_exporter_logged_as_the_reason():
+    """A FAILURE result is counted, with the first warning the exporter logged on the worker as the reason."""
+    import logging
+
+    from crossbridge_otel import _voice
+
+    class Refused:
+        def export(self, items):
+            logging.getLogger("opentelemetry.exporter.test").warning("Transient error %s", "Connection refused")
+            logging.getLogger("opentelemetry.exporter.test").warning("Shutdown in progress, aborting retry.")
+            return Result("FAILURE")
+
+    _voice.install()
+    try:
+        queue = ExportQueue("traces:test", Refused, schedule_delay=0.01)
+        queue.put("a")
+        queue.flush(2)
+        queue.shutdown(time.monotonic() + 1)
+    finally:
+        _voice.uninstall()
+    assert queue.dropped == 1 and queue.drop_reasons == {"export_failed": 1}
+    assert queue.problem == "Transient error Connection refused"
