@@ -28,7 +28,7 @@ from crossbridge_otel._guard import guarded
 from crossbridge_otel.patching.invokers import AfterCall, Invoker, InvokerEnv, InvokerSpec, call_next
 from crossbridge_otel.patching.readers import arg, enum_text
 from crossbridge_otel.patching.targets import Attrs, Engine, Failure, Target
-from crossbridge_otel.patching.wrapping import ORIGINAL_ATTR, SWITCH, Binding, mark_failure
+from crossbridge_otel.patching.wrapping import SWITCH, Binding, mark_failure, stands_for
 
 __all__ = ["PHASES", "JoinsRecursion", "PhaseSwitch", "PhasedRun", "hand_over", "joined", "judged", "judgement"]
 
@@ -122,9 +122,7 @@ class PhaseSwitch(Target):
                 move(phases, binding, arg(args, kwargs, 3, "status"))
             return raw(*args, **kwargs)
 
-        functools.update_wrapper(wrapper, raw)
-        setattr(wrapper, ORIGINAL_ATTR, raw)
-        return wrapper
+        return stands_for(wrapper, raw)
 
 
 # -- recursion joining the outer span -----------------------------------------------------------------
@@ -166,9 +164,7 @@ class JoinsRecursion(Target):
                 return raw(*args, **kwargs)
             return traced(*args, **kwargs)
 
-        functools.update_wrapper(wrapper, raw)
-        setattr(wrapper, ORIGINAL_ATTR, raw)
-        return wrapper
+        return stands_for(wrapper, raw)
 
 
 # -- judged calls ---------------------------------------------------------------------------------------

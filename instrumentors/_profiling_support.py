@@ -19,11 +19,11 @@ from typing import Any
 from opentelemetry import trace as trace_api
 from opentelemetry.trace import Span, SpanContext
 
-from crossbridge_otel._guard import guarded
+from crossbridge_otel._guard import report_failure
 from crossbridge_otel.patching.invokers import BeforeCall
 from crossbridge_otel.patching.readers import arg, bounded
 from crossbridge_otel.patching.targets import Attrs, Engine, Target
-from crossbridge_otel.patching.wrapping import ORIGINAL_ATTR, SWITCH, Binding, bump, error_type, make_wrapper
+from crossbridge_otel.patching.wrapping import SWITCH, Binding, bump, error_type, make_wrapper, stands_for
 
 __all__ = ["CAPTURE", "LINKS_ATTRIBUTE", "LINK_EVENTS", "ProfilingTarget", "contexts", "last_error", "remembering"]
 
@@ -142,15 +142,14 @@ def remembering(collect: Callable[..., Any]) -> Callable[..., Any]:
     switch = SWITCH
     get_span = trace_api.get_current_span
 
-    @guarded("profiling collect context", None)
-    def note(event: Any) -> None:
-        context = get_span().get_span_context()
-        if context.is_valid:
-            contexts.remember(event, context)
-
     def wrapper(self: Any, event: Any, *args: Any, **kwargs: Any) -> Any:
         if switch.on:
-            note(event)
+            try:
+                context = get_span().get_span_context()
+                if context.is_valid:
+                    contexts.remember(event, context)
+            except Exception as exc:
+                report_failure("profiling collect context", exc)
         return collect(self, event, *args, **kwargs)
 
     functools.update_wrapper(wrapper, collect)
@@ -193,22 +192,18 @@ def _building(raw: Callable[..., Any], target: Target, binding_for: Callable[[At
             found = built.setdefault(key, (binding_for(labels), labels))
         return found
 
-    untraced: Callable[..., Any] | None = None
-
-    @guarded(f"building {target.span}", untraced)
-    def traced(made: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Callable[..., Any] | None:
-        binding, labels = bound(args, kwargs)
-        return make_wrapper(made, binding) if per_event else _counting(made, binding, labels)
-
     def build(*args: Any, **kwargs: Any) -> Any:
         made = raw(*args, **kwargs)
         if not (switch.on and anchor.live) or not callable(made):
             return made
-        return traced(made, args, kwargs) or made
+        try:
+            binding, labels = bound(args, kwargs)
+            return make_wrapper(made, binding) if per_event else _counting(made, binding, labels)
+        except Exception as exc:
+            report_failure(f"building {target.span}", exc)
+            return made
 
-    functools.update_wrapper(build, raw)
-    setattr(build, ORIGINAL_ATTR, raw)
-    return build
+    return stands_for(build, raw)
 
 
 def _counting(func: Callable[..., Any], binding: Binding, labels: Attrs) -> Callable[..., Any]:
@@ -220,25 +215,23 @@ def _counting(func: Callable[..., Any], binding: Binding, labels: Attrs) -> Call
     errors_key = f"crossbridge.{binding.name}.errors"
     event_name = f"{binding.name}.error"
 
-    count = guarded(f"count of {binding.name}", None)(bump)
-
-    @guarded(f"error count of {binding.name}", None)
-    def count_error(span: Span, exc: BaseException) -> None:
-        bump(span, errors_key)
-        span.add_event(event_name, {**labels, "error.type": error_type(exc),
-                                    "exception.message": bounded(str(exc), _MAX_TEXT) or ""})
-
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         span = get_span()
         if not (switch.on and binding.live and span.is_recording()):
             return func(*args, **kwargs)
-        count(span, count_key)
+        try:
+            bump(span, count_key)
+        except Exception as exc:
+            report_failure(f"count of {binding.name}", exc)
         try:
             return func(*args, **kwargs)
         except BaseException as exc:
-            count_error(span, exc)
+            try:
+                bump(span, errors_key)
+                span.add_event(event_name, {**labels, "error.type": error_type(exc),
+                                            "exception.message": bounded(str(exc), _MAX_TEXT) or ""})
+            except Exception as inner:
+                report_failure(f"error count of {binding.name}", inner)
             raise
 
-    functools.update_wrapper(wrapper, func)
-    setattr(wrapper, ORIGINAL_ATTR, func)
-    return wrapper
+    return stands_for(wrapper, func)

@@ -55,13 +55,13 @@ from opentelemetry import trace as trace_api
 from opentelemetry.metrics import _Gauge as Gauge
 from opentelemetry.trace import Span
 
-from crossbridge_otel._guard import guarded
+from crossbridge_otel._guard import report_failure
 from crossbridge_otel.doctor.health import health_gauge
 from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
 from crossbridge_otel.patching.invokers import AfterCall, Invoker, InvokerEnv, InvokerSpec
 from crossbridge_otel.patching.readers import Prefix, arg, bounded, enum_value, failed_if_false, fields
 from crossbridge_otel.patching.targets import Attrs, Engine, Failure, Target
-from crossbridge_otel.patching.wrapping import ORIGINAL_ATTR, SWITCH, Binding, bump
+from crossbridge_otel.patching.wrapping import SWITCH, Binding, bump, stands_for
 from crossbridge_otel.retry.observed import ArgumentAttempts, ObservedRetry
 
 __all__ = ["CountedTarget", "RuntimeInstrumentor"]
@@ -193,26 +193,23 @@ def _counted(raw: Callable[..., Any], target: CountedTarget, binding: Binding) -
     count_key, failed_key = binding.count_key, f"crossbridge.{target.span}.{target.failed}"
     outcome = target.outcome
 
-    @guarded(f"count of {target.span}", None)
-    def count(span: Span, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
-        failed = outcome is not None and outcome(result) is not None
-        with lock:
-            bump(span, count_key)
-            if failed:
-                bump(span, failed_key)
-        if failed:
-            span.add_event(target.event, target._event_attributes(args, kwargs))
-
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         result = raw(*args, **kwargs)
         span = current()
         if switch.on and binding.live and span.is_recording():
-            count(span, args, kwargs, result)
+            try:
+                failed = outcome is not None and outcome(result) is not None
+                with lock:
+                    bump(span, count_key)
+                    if failed:
+                        bump(span, failed_key)
+                if failed:
+                    span.add_event(target.event, target._event_attributes(args, kwargs))
+            except Exception as exc:
+                report_failure(f"count of {target.span}", exc)
         return result
 
-    functools.update_wrapper(wrapper, raw)
-    setattr(wrapper, ORIGINAL_ATTR, raw)
-    return wrapper
+    return stands_for(wrapper, raw)
 
 
 _CHECK = CountedTarget("core.runtime.rate_limit", "RateLimiter.check", "runtime.rate_limit.check", mode="count",

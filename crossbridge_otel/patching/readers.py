@@ -14,6 +14,8 @@ Readers run on the call path: they never raise for odd values (and the engine co
 
 from __future__ import annotations
 
+import functools
+import operator
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -120,6 +122,11 @@ def fields(prefix: Prefix, *names: str, **renamed: str) -> Callable[[Any], dict[
     return read
 
 
+# The tests of the outcomes below, as C callables: they run after every call of their rows.
+_IS_FALSE: Callable[[Any], bool] = functools.partial(operator.is_, False)
+_IS_NONE: Callable[[Any], bool] = functools.partial(operator.is_, None)
+
+
 def failed_if(failed: Callable[[Any], bool], error_type: str, description: str = "",
               detail: Callable[[], str | None] | None = None) -> Callable[[Any], Failure]:
     """Outcome for a failure CrossBridge swallows: ``(error_type, text)`` when ``failed(result)``; the text is
@@ -136,16 +143,16 @@ def failed_if(failed: Callable[[Any], bool], error_type: str, description: str =
 def failed_if_false(error_type: str = "returned_false", description: str = "",
                     detail: Callable[[], str | None] | None = None) -> Callable[[Any], Failure]:
     """Outcome for CrossBridge calls that swallow errors into a ``False`` return."""
-    return failed_if(lambda result: result is False, error_type, description, detail)
+    return failed_if(_IS_FALSE, error_type, description, detail)
 
 
 def failed_if_none(error_type: str = "returned_none", description: str = "",
                    detail: Callable[[], str | None] | None = None) -> Callable[[Any], Failure]:
     """Outcome for calls that log or print an error and return ``None``."""
-    return failed_if(lambda result: result is None, error_type, description, detail)
+    return failed_if(_IS_NONE, error_type, description, detail)
 
 
 def failed_if_empty(error_type: str = "returned_empty", description: str = "",
                     detail: Callable[[], str | None] | None = None) -> Callable[[Any], Failure]:
     """Outcome for calls that return ``None`` or an empty collection on failure."""
-    return failed_if(lambda result: not result, error_type, description, detail)
+    return failed_if(operator.not_, error_type, description, detail)

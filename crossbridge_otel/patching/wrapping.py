@@ -9,10 +9,11 @@ The per-call path is written like a benchmark: everything that can be decided at
 
 The wrapped call returns the original's value and raises the original's exception object. Any failure in
 the instrumentation part is contained by :func:`crossbridge_otel._guard.report_failure` and the call goes
-ahead untouched. The per-call path here writes that guard out by hand (``try`` / ``except Exception`` /
+ahead untouched. Per-call code (these wrappers, and the per-call functions invokers and row types build for
+generic or high-frequency rows) writes that guard out by hand (``try`` / ``except Exception`` /
 ``report_failure``) where code elsewhere uses :func:`~crossbridge_otel._guard.contained` or
-:func:`~crossbridge_otel._guard.guarded`: it runs on every call of every target, where a context manager costs
-about a microsecond and a decorator one more frame.
+:func:`~crossbridge_otel._guard.guarded`: there a context manager costs about a microsecond per call, and the
+decorator's ``*args, **kwargs`` hand-over about 80 ns, against nothing for a ``try`` that does not raise.
 
 Wrappers keep ``__name__``, ``__qualname__``, ``__doc__``, ``__wrapped__`` (so ``inspect.signature`` is the
 original's), and plain functions stay plain functions, so binding as instance, class or static methods is
@@ -38,7 +39,9 @@ from crossbridge_otel.patching.invokers import Invoker
 from crossbridge_otel.patching.targets import Attrs, Failure
 from crossbridge_otel.redaction import redact
 
-__all__ = ["SWITCH", "Binding", "bump", "error_type", "make_wrapper", "mark_exception", "mark_failure"]
+__all__ = [
+    "SWITCH", "Binding", "bump", "error_type", "make_wrapper", "mark_exception", "mark_failure", "stands_for",
+]
 
 ORIGINAL_ATTR = "__crossbridge_otel_original__"
 
@@ -197,6 +200,12 @@ def make_wrapper(original: Callable[..., Any], binding: Binding) -> Callable[...
         wrapper = _generator_wrapper(original, binding)
     else:
         wrapper = _plain_wrapper(original, binding)
+    return stands_for(wrapper, original)
+
+
+def stands_for(wrapper: Callable[..., Any], original: Callable[..., Any]) -> Callable[..., Any]:
+    """``wrapper`` made to stand for ``original``: its name, docstring and ``__wrapped__`` (so its signature), and
+    the marker that tells uninstrument and a second instrument what it replaced."""
     functools.update_wrapper(wrapper, original)
     setattr(wrapper, ORIGINAL_ATTR, original)
     return wrapper
@@ -399,6 +408,4 @@ def make_counter(original: Callable[..., Any], binding: Binding) -> Callable[...
                     report_failure(f"count of {binding.name}", exc)
         return original(*args, **kwargs)
 
-    functools.update_wrapper(wrapper, original)
-    setattr(wrapper, ORIGINAL_ATTR, original)
-    return wrapper
+    return stands_for(wrapper, original)

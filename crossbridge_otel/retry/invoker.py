@@ -40,7 +40,7 @@ import backoff
 from backoff.types import Details
 from opentelemetry.trace import Span
 
-from crossbridge_otel._guard import guarded
+from crossbridge_otel._guard import guarded, report_failure
 from crossbridge_otel.patching.invokers import Invoker, InvokerEnv, InvokerSpec
 from crossbridge_otel.patching.targets import Failure
 from crossbridge_otel.redaction import redact
@@ -80,13 +80,6 @@ class _Call:
         self.result: Any = None
 
 
-_NO_FAILURE: Failure = None
-
-
-def _no_failure(result: Any) -> Failure:
-    return None
-
-
 def _current() -> _Call:
     return _local.call  # type: ignore[no-any-return]
 
@@ -100,8 +93,6 @@ class Retrier:
         self.budget = budget
         self.write = write
         self.outcome = outcome
-        self._failure: Callable[[Any], Failure] = (
-            guarded("retry outcome", _NO_FAILURE)(outcome) if outcome is not None else _no_failure)
         self.tally = tally if tally is not None else Tally("", "")
         self.observing = outcome is not None or write
         # A fresh decorator per target: backoff handlers are bound to this loop only.
@@ -176,6 +167,16 @@ class Retrier:
         if failure is not None:
             raise _Swallowed(result, failure, evidence)
         call.result = result
+
+    def _failure(self, result: Any) -> Failure:
+        # per call of a swallowing target: guard inlined (see crossbridge_otel.patching.wrapping)
+        if self.outcome is None:
+            return None
+        try:
+            return self.outcome(result)
+        except Exception as exc:
+            report_failure("retry outcome", exc)
+            return None
 
     def _retryable(self, exc: BaseException, call: _Call) -> bool:
         evidence = call.evidence

@@ -21,7 +21,7 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
-from crossbridge_otel._guard import guarded
+from crossbridge_otel._guard import report_failure
 from crossbridge_otel.patching.invokers import Invoker, InvokerEnv, InvokerSpec, call_next
 from crossbridge_otel.patching.targets import InvokerFactory, Target
 
@@ -104,14 +104,13 @@ class RateLimit(InvokerSpec):
         key = self.key
         shared = bucket(key, *limit)
 
-        @guarded(f"rate limit {key}", None)
-        def take(span: Span) -> None:
-            waited = shared.acquire()
-            if waited > 0:
-                span.add_event("rate_limit.wait", {"rate_limit.key": key, "rate_limit.wait_s": waited})
-
         def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
-            take(span)
+            try:
+                waited = shared.acquire()
+                if waited > 0:
+                    span.add_event("rate_limit.wait", {"rate_limit.key": key, "rate_limit.wait_s": waited})
+            except Exception as exc:
+                report_failure(f"rate limit {key}", exc)
             return proceed(original, args, kwargs, span)
 
         return invoke
