@@ -8,8 +8,8 @@ takes a token of the ``translation`` bucket, then calls through and reads what t
 time the engine builds the chain innermost first (:func:`build_chain`): each :class:`InvokerSpec` becomes a plain
 function ``invoke(original, args, kwargs, span) -> result`` (an :data:`Invoker`) that runs the next one, the last
 one calling ``original``. Building may give nothing (``Retry`` with retries switched off, ``RateLimit`` of a key
-without a bucket): the call then goes straight on. The per-call path runs only the built functions; the audit,
-the doctor and the README tables read the specs on the rows.
+without a bucket): the call then goes straight on. The per-call path runs only the built functions; the audit
+(:mod:`crossbridge_otel.doctor.audit`) reads the specs on the rows.
 
 The engine's own types are :class:`AfterCall` and :class:`BeforeCall`; the retry layer adds ``Retry``,
 ``RateLimit`` (:mod:`crossbridge_otel.retry`) and ``ObservedRetry`` (CrossBridge's own loops, observed); an area
