@@ -36,6 +36,7 @@ EXPORT_TIMEOUT_S = 1.5  # CROSSBRIDGE_OTEL_EXPORT_TIMEOUT's default, which the r
 BUDGET_S = EXPORT_TIMEOUT_S + 0.5
 SIGNAL_AFTER_END_S = 0.3
 PARALLEL = 2
+HANG_S = 45  # a run still going after this is killed (and fails its row: it did not exit)
 
 
 @dataclass(frozen=True)
@@ -222,9 +223,12 @@ def _run(fault: str, row: Row | None, endpoint: str | None, sink: OtlpSink | Non
     for reader in readers:
         reader.start()
     try:
-        process.wait(timeout=90)
+        process.wait(timeout=HANG_S)
+    except subprocess.TimeoutExpired:
+        err.append(f"(the test killed the process: still running {HANG_S} s after it started)\n")
     finally:
         process.kill()
+        process.wait()
     exited = time.time()
     for reader in readers:
         reader.join(10)
