@@ -28,6 +28,7 @@ from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach,
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 
 from crossbridge_otel import _voice
+from crossbridge_otel.export.queue import building
 
 __all__ = ["DeadlineMetricExporter", "count_points"]
 
@@ -98,11 +99,16 @@ class DeadlineMetricExporter(MetricExporter):
         """Build the exporters now (an export worker calls this at its first export, so the imports are not
         paid again in the exit flush, where the deadline runs). Never raises."""
         try:
-            with self._lock:
-                if self._exporters is None:
-                    self._exporters = [(destination, factory()) for destination, factory in self._factories]
+            self._build()
         except Exception as exc:  # built again, and reported, at the first real export
             _voice.say(logging.DEBUG, "crossbridge-otel: preparing the metric exporters failed", exc=exc)
+
+    def _build(self) -> list[tuple[str, Any]]:
+        # under the queues' build lock, which fork waits for (see crossbridge_otel.export.queue)
+        with building(), self._lock:
+            if self._exporters is None:
+                self._exporters = [(destination, factory()) for destination, factory in self._factories]
+            return self._exporters
 
     def abandon(self, reason: str) -> None:
         """Count every point still in flight as dropped for ``reason`` (the exit flush was interrupted)."""
@@ -115,10 +121,7 @@ class DeadlineMetricExporter(MetricExporter):
         token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
         try:
             with _voice.on_our_thread():
-                with self._lock:
-                    if self._exporters is None:
-                        self._exporters = [(destination, factory()) for destination, factory in self._factories]
-                    exporters = self._exporters
+                exporters = self._build()
                 data = self._relabel(metrics_data) if self._relabel is not None else metrics_data
                 for destination, exporter in exporters:
                     self._settle(call, destination, *_export_one(exporter, data))

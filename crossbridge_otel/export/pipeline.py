@@ -95,6 +95,10 @@ def _otlp_factory(signal: str, protocol: str) -> Callable[[], Any]:
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as grpc_metric
 
             return grpc_metric()
+        # requests imports netrc at its first request; importing it here, while the exporter is built under the
+        # lock fork waits for (export.queue.building), keeps a fork from landing in the middle of that import.
+        import netrc  # noqa: F401
+
         if signal == "traces":
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 

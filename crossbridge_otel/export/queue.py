@@ -12,18 +12,22 @@ collector is down (6-30 s here). :class:`ExportQueue` instead:
 - at shutdown waits for the worker at most until a deadline, then abandons what is left (the worker is a
   daemon thread, so it cannot hold the process) and counts it as dropped;
 - after ``fork`` starts empty in the child with its own worker, and re-labels what the child exports with
-  the child's resource (its own ``process.pid`` and ``service.instance.id``).
+  the child's resource (its own ``process.pid`` and ``service.instance.id``). Exporters are built (their
+  modules imported: requests, protobuf, ...) under :func:`building`, which ``fork`` waits for (at most 2 s): a
+  child forked while a worker was importing inherits that module's import lock held by a thread it does not
+  have, and its own worker would block on it until the exit deadline (issue 11's "fork during an export").
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context, attach, set_value
@@ -33,10 +37,53 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from crossbridge_otel import _voice
 
-__all__ = ["ExportQueue", "QueueLogProcessor", "QueueSpanProcessor", "Relabel", "suppress_instrumentation"]
+__all__ = [
+    "ExportQueue", "QueueLogProcessor", "QueueSpanProcessor", "Relabel", "building", "suppress_instrumentation",
+]
 
 Exporter = Any  # a SpanExporter or LogRecordExporter; built lazily on the worker thread
 Relabel = Callable[[Sequence[Any]], Sequence[Any]]
+
+
+class _BuildLock:
+    """Held while an exporter is built; ``fork`` waits for it (bounded), and the child gets a fresh one."""
+
+    FORK_WAIT_S = 2.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held_for_fork = False
+        self._registered = False
+
+    def register(self) -> None:
+        if not self._registered:
+            self._registered = True
+            os.register_at_fork(before=self._before, after_in_parent=self._after, after_in_child=self._child)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        with self._lock:
+            yield
+
+    def _before(self) -> None:
+        self._held_for_fork = self._lock.acquire(timeout=self.FORK_WAIT_S)
+
+    def _after(self) -> None:
+        if self._held_for_fork:
+            self._held_for_fork = False
+            self._lock.release()
+
+    def _child(self) -> None:
+        self._lock = threading.Lock()
+        self._held_for_fork = False
+
+
+_build_lock = _BuildLock()
+
+
+def building() -> contextlib.AbstractContextManager[None]:
+    """Build exporters inside this (see the module docstring)."""
+    return _build_lock.held()
 
 
 class ExportQueue:
@@ -65,6 +112,7 @@ class ExportQueue:
         self._exporter: Exporter | None = None
         self._reset()
         os.register_at_fork(after_in_child=self._reset)
+        _build_lock.register()
 
     def _reset(self) -> None:
         self._lock = threading.Lock()
@@ -145,13 +193,14 @@ class ExportQueue:
     def _export(self, batch: list[Any]) -> bool:
         try:
             if self._exporter is None:
-                self._exporter = self._factory()
+                with building():
+                    self._exporter = self._factory()
             items = self._relabel(batch) if self._relabel is not None else batch
             _voice.take_problem()
             result = self._exporter.export(items)
             warm_up, self._first_export = self._first_export, None
             if warm_up is not None:
-                warm_up()  # after this batch went out, not before it
+                warm_up()  # after this batch went out, not before it (it builds under building() itself)
             if getattr(result, "name", "SUCCESS") == "SUCCESS":
                 return True
             self.problem = _voice.take_problem() or "the exporter reported a failure"

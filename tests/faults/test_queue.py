@@ -9,7 +9,7 @@ import time
 from crossbridge_otel.export.queue import ExportQueue
 
 FORK_DURING_BUILD = """
-import os, pathlib, sys, tempfile, time
+import os, pathlib, sys, tempfile, threading, time
 folder = tempfile.mkdtemp()
 pathlib.Path(folder, "slow_exporter_module.py").write_text("import time\\ntime.sleep(0.6)\\n")
 sys.path.insert(0, folder)
@@ -30,6 +30,9 @@ queue.put("parent item")
 time.sleep(0.2)  # the worker is inside the import now
 pid = os.fork()
 if pid == 0:
+    # another thread first: the child's worker must not reuse the dead worker's thread id (which would make the
+    # inherited import lock look like its own), as in a real child where the SDK's metric reader starts first
+    threading.Thread(target=time.sleep, args=(3,), daemon=True).start()
     queue.put("child item")
     queue.shutdown(time.monotonic() + 3.0)
     os._exit(0 if queue.exported == 1 else 3)
@@ -39,10 +42,10 @@ print("child", os.waitstatus_to_exitcode(status))
 
 
 def test_fork_during_an_exporter_build_leaves_the_child_able_to_export():
-    """A child forked while the parent's worker is still building (importing) its exporter exports on its own.
+    """A fork while a worker imports its exporter waits for the import; the child then exports its own item.
 
-    The child gets empty queues, a worker and an exporter of its own; the module the parent's worker was importing
-    (its import lock held by a thread the child does not have) does not block the child's import of it.
+    Without that wait the child inherits the module's import lock held by a thread it does not have, and its
+    worker blocks on it until the exit deadline (the "fork during an export" row lost the child's telemetry).
     """
     done = subprocess.run([sys.executable, "-c", FORK_DURING_BUILD], capture_output=True, text=True, timeout=60)
     assert done.stdout.split() == ["child", "0"], (done.stdout, done.stderr)
