@@ -36,8 +36,9 @@ RELIED_ON = (
     "OTEL_EXPORTER_OTLP_HEADERS", *(f"OTEL_EXPORTER_OTLP_{s.upper()}_HEADERS" for s in SIGNALS),
     "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_INSECURE",
     "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG",
-    "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "OTEL_SDK_DISABLED", "OTEL_PROPAGATORS",
+    "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "OTEL_SDK_DISABLED", "OTEL_PROPAGATORS", "OTEL_LOG_LEVEL",
 )
+LOG_LEVELS = ("debug", "info", "warning", "error")  # OTEL_LOG_LEVEL: our own voice's level (crossbridge_otel._voice)
 _RELIED_ON = frozenset(RELIED_ON)
 
 
@@ -124,6 +125,14 @@ def _sampler(env: Mapping[str, str]) -> list[str]:
     return problems
 
 
+def _log_level(env: Mapping[str, str]) -> list[str]:
+    value = env.get("OTEL_LOG_LEVEL", "").strip().lower()
+    if not value or value in (*LOG_LEVELS, "warn"):
+        return []
+    return [f"OTEL_LOG_LEVEL={value!r} is not {', '.join(LOG_LEVELS)}{_did_you_mean(value, LOG_LEVELS)} "
+            "warning is used."]
+
+
 def _disabled(env: Mapping[str, str], known: Callable[[], set[str]]) -> list[str]:
     names = [n.strip() for n in env.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",") if n.strip()]
     names = [n for n in names if n != "*"]
@@ -188,6 +197,7 @@ def check(environ: Mapping[str, str], known_instrumentations: Callable[[], set[s
         *_protocols(environ),
         *_endpoints(environ),
         *_sampler(environ),
+        *_log_level(environ),
         *_disabled(environ, known_instrumentations or instrumentation_names),
         *_resource_attributes(environ),
     ]

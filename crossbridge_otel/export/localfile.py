@@ -11,8 +11,9 @@ Runs: the file is appended to, never truncated, so nothing a run wrote is lost; 
 ``crossbridge.run.id`` (``CROSSBRIDGE_OTEL_RUN_ID``, which the distro sets at start-up and the processes
 CrossBridge starts inherit). ``crossbridge-otel show`` lists the runs a file holds.
 
-A file that cannot be written gives one warning line (no traceback) and what was meant for it is counted as
-dropped (``export_failed``). Imported only on an export worker thread.
+A file that cannot be written fails the export with the OS error: what was meant for it is counted as dropped,
+and the exit line names the file and why (``Not a directory``, ``Permission denied``), with no traceback.
+Imported only on an export worker thread.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import base64
 import errno
 import json
-import logging
 import os
 import threading
 import time
@@ -38,8 +38,6 @@ RUN_ATTRIBUTE = "crossbridge.run.id"
 _ID_KEYS = {"traceId", "spanId", "parentSpanId"}
 _METRIC_KINDS = ("gauge", "sum", "histogram", "exponentialHistogram", "summary")
 _lock = threading.Lock()
-_warned: set[str] = set()
-_log = logging.getLogger("crossbridge_otel")
 # Used when the distro did not set CROSSBRIDGE_OTEL_RUN_ID (a pipeline configured in code): one run per process.
 _PROCESS_RUN = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + f"-{os.getpid()}"
 
@@ -109,11 +107,9 @@ class JsonLinesExporter:
             message = encode_metrics(batch)
         request = _hex_ids(MessageToDict(message))
         text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in split_request(request, self.run))
-        try:
-            self._append(text.encode("utf-8"))
-        except OSError as exc:
-            self._warn_once(exc)
-            return _Result("FAILURE")
+        # An OSError (unwritable path, full disk) goes to the export queue, which counts the batch as dropped and
+        # names this file and the error's words in its one line at exit; no traceback (that is at DEBUG only).
+        self._append(text.encode("utf-8"))
         return _Result("SUCCESS")
 
     def _append(self, data: bytes) -> None:
@@ -132,17 +128,6 @@ class JsonLinesExporter:
                     view = view[os.write(fd, view):]
             finally:
                 os.close(fd)
-
-    def _warn_once(self, exc: OSError) -> None:
-        with _lock:
-            if self.path in _warned:
-                return
-            _warned.add(self.path)
-        reason = exc.strerror or str(exc)
-        _log.warning(
-            "crossbridge-otel: cannot write CROSSBRIDGE_OTEL_LOCAL_OUTPUT=%s (%s); what was meant for it is "
-            "dropped and counted", self.path, reason,
-        )
 
     def shutdown(self) -> None:
         pass

@@ -233,3 +233,10 @@ def test_local_output_gets_a_run_id_the_children_inherit(tmp_path):
     assert _instrumented(code, CROSSBRIDGE_OTEL_LOCAL_OUTPUT=str(tmp_path / "t.jsonl"),
                          CROSSBRIDGE_OTEL_RUN_ID="ci-7").stdout.strip() == "ci-7"
     assert _instrumented(code).stdout.strip() == ""
+
+
+def test_log_level_value_is_checked():
+    """OTEL_LOG_LEVEL (the distribution's own voice) accepts debug/info/warn(ing)/error; 'verbose' is reported."""
+    assert _check(OTEL_LOG_LEVEL="DEBUG") == [] and _check(OTEL_LOG_LEVEL="warn") == []
+    (message,) = _check(OTEL_LOG_LEVEL="verbose")
+    assert message.startswith("OTEL_LOG_LEVEL='verbose'") and "warning is used" in message

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import run_cli
+from view_support import run_cli
 
 from crossbridge_otel.view.html import render_html
 from crossbridge_otel.view.read import load

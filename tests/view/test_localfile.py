@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import instrumented_env, run_instrumented
 from crossbridge_target import ci
+from view_support import instrumented_env, run_instrumented
 
 from crossbridge_otel.export.localfile import RUN_ATTRIBUTE
 
@@ -112,7 +112,7 @@ def test_a_set_run_id_is_used(tmp_path):
 
 
 def test_unwritable_file_is_one_line_without_traceback(tmp_path):
-    """A local output path that cannot be written gives one warning line naming it, no traceback, exit 0."""
+    """A local output path that cannot be written: one line names it and why, no traceback, the program exits 0."""
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("x")
     output = blocker / "telemetry.jsonl"

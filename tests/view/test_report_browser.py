@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 from cdp import Browser, chromium
-from conftest import run_cli
 from crossbridge_target import REPO, ci
+from view_support import run_cli
 
 from crossbridge_otel.view import html
 from crossbridge_otel.view.read import load

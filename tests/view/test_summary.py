@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from conftest import instrumented_env, run_instrumented
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Status, StatusCode, set_span_in_context
+from view_support import instrumented_env, run_instrumented
 
 from crossbridge_otel.export.summary import SummaryProcessor
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import LARGE_TRACES, run_cli
+from view_support import LARGE_TRACES, run_cli
 
 from crossbridge_otel.view.read import load
 
