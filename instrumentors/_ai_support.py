@@ -1,21 +1,20 @@
 """The machinery of :mod:`.ai`: one model call as a GenAI span, the step that asked, and taps on the vendor SDKs.
 
-- :func:`model_call` is the invoker of a provider's ``complete()`` / an embedding provider's ``embed()``: it names
-  the span ``{gen_ai.operation.name} {gen_ai.request.model}``, sets the request attributes, makes the call the
+- :class:`ModelCallSpec` is the invoker of a provider's ``complete()`` / an embedding provider's ``embed()``: it
+  names the span ``{gen_ai.operation.name} {gen_ai.request.model}``, sets the request attributes, makes the call the
   *current model call* (a context variable, so the SDK taps below find it), then reads the response, records the
   GenAI metrics and the cost, and adds tokens and cost to the enclosing step;
-- :func:`step` is the invoker of the CrossBridge code that asked (a skill, a migration's AI transformation): the
-  calls made inside add up on its span (``crossbridge.ai.calls``, ``cost_usd``, tokens);
-- :class:`SdkTap` rows wrap a vendor SDK method with no span of their own: they only report to the current model
-  call (the SDK's retry sleeps become ``retry`` events; an embeddings response gives its usage). Outside a model
-  call they are a plain pass-through.
+- :class:`StepSpec` is the invoker of the CrossBridge code that asked (a skill, a migration's AI transformation):
+  the calls made inside add up on its span (``crossbridge.ai.calls``, ``cost_usd``, tokens);
+- :class:`SdkTap` rows (a row type with its own :meth:`~SdkTap.wrap`) wrap a vendor SDK method with no span of
+  their own: they only report to the current model call (the SDK's retry sleeps become ``retry`` events; an
+  embeddings response gives its usage). Outside a model call they are a plain pass-through.
 
 Everything on the application's call path is behind the guard; the call itself always goes ahead unchanged.
 """
 
 from __future__ import annotations
 
-import functools
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -30,15 +29,17 @@ from opentelemetry.trace import Span
 
 from crossbridge_otel import genai
 from crossbridge_otel._guard import report_failure
-from crossbridge_otel.patching.targets import Failure, Invoker, InvokerEnv, InvokerFactory, Target
-from crossbridge_otel.patching.wrapping import ORIGINAL_ATTR, SWITCH, error_type
+from crossbridge_otel.patching.invokers import Invoker, InvokerEnv, InvokerSpec, call_next
+from crossbridge_otel.patching.readers import Prefix
+from crossbridge_otel.patching.targets import Engine, Failure, Target
+from crossbridge_otel.patching.wrapping import SWITCH, error_type, stands_for
 from crossbridge_otel.redaction import redact
 from crossbridge_otel.retry.attempts import AttemptLog, tally_for
 
-__all__ = ["STATE", "ModelCall", "ModelSpec", "SdkTap", "Step", "current_call", "model_call", "sdk_retry",
-           "sdk_usage", "server_attributes", "step", "tapped"]
+__all__ = ["STATE", "ModelCall", "ModelCallSpec", "ModelSpec", "SdkTap", "Step", "StepSpec", "current_call",
+           "sdk_retry", "sdk_usage", "server_attributes", "tapped"]
 
-_P = "crossbridge.ai."
+_P = Prefix("crossbridge.ai.")
 _EVENT = "gen_ai.client.inference.operation.details"
 _perf = time.perf_counter
 
@@ -89,12 +90,12 @@ class Step:
             step = step.parent
 
     def attributes(self) -> dict[str, Any]:
-        return {_P + "calls": self.calls, _P + "input_tokens": self.input_tokens,
-                _P + "output_tokens": self.output_tokens, _P + "cost_usd": self.cost_usd}
+        return {_P.calls: self.calls, _P.input_tokens: self.input_tokens,
+                _P.output_tokens: self.output_tokens, _P.cost_usd: self.cost_usd}
 
 
 class ModelCall:
-    """One traced model call: what the SDK taps report to, and what :func:`model_call` reads at the end."""
+    """One traced model call: what the SDK taps report to, and what :class:`ModelCallSpec` reads at the end."""
 
     def __init__(self, span: Span, spec: ModelSpec, request: dict[str, Any], attempts: AttemptLog | None) -> None:
         self.span = span
@@ -171,18 +172,22 @@ def _from_sdk(exc: BaseException) -> BaseException | None:
 def _error_attributes(exc: BaseException) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
     for item in _chain(exc)[1:]:
-        attrs.setdefault(_P + "cause", error_type(item))
+        attrs.setdefault(_P.cause, error_type(item))
         status = getattr(item, "status_code", None) or getattr(getattr(item, "response", None), "status_code", None)
         if isinstance(status, int):
             attrs.setdefault("http.response.status_code", status)
     return attrs
 
 
-def model_call(spec: ModelSpec) -> InvokerFactory:
-    """The invoker factory of a model-call row (see the module docstring)."""
+@dataclass(frozen=True)
+class ModelCallSpec(InvokerSpec):
+    """The invoker of a model-call row (see the module docstring): ``model`` says how to read this provider."""
 
-    def factory(target: Target, env: InvokerEnv) -> Invoker:
-        tally = tally_for(env.meter, env.area, target.span) if spec.sdk else None
+    model: ModelSpec
+
+    def build(self, env: InvokerEnv, inner: Invoker | None) -> Invoker:
+        spec, where, proceed = self.model, env.target.span, call_next(inner)
+        tally = tally_for(env.meter, env.area, where) if spec.sdk else None
 
         def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
             started = _perf()
@@ -196,13 +201,13 @@ def model_call(spec: ModelSpec) -> InvokerFactory:
                 if attempts is not None:
                     attempts.start()
             except Exception as exc:
-                report_failure(f"request attributes of {target.span}", exc)
-                return original(*args, **kwargs)
+                report_failure(f"request attributes of {where}", exc)
+                return proceed(original, args, kwargs, span)
             token = _CURRENT.set(call)
             result: Any = None
             error: BaseException | None = None
             try:
-                result = original(*args, **kwargs)
+                result = proceed(original, args, kwargs, span)
                 return result
             except BaseException as exc:
                 error = exc
@@ -212,11 +217,9 @@ def model_call(spec: ModelSpec) -> InvokerFactory:
                 try:
                     _finish(call, args, kwargs, result, error, _perf() - started)
                 except Exception as exc:
-                    report_failure(f"response attributes of {target.span}", exc)
+                    report_failure(f"response attributes of {where}", exc)
 
         return invoke
-
-    return factory
 
 
 def _finish(call: ModelCall, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any,
@@ -238,7 +241,7 @@ def _finish(call: ModelCall, args: tuple[Any, ...], kwargs: dict[str, Any], resu
     _attempts_end(call, error)
     input_tokens = usage.get("gen_ai.usage.input_tokens")
     output_tokens = usage.get("gen_ai.usage.output_tokens")
-    cost = usage.get(_P + "cost_usd") if error is None else None
+    cost = usage.get(_P.cost_usd) if error is None else None
     if STATE.metrics is not None:
         STATE.metrics.record(attrs, duration_s, input_tokens=input_tokens, output_tokens=output_tokens,
                              cost_usd=cost)
@@ -287,31 +290,34 @@ def _content(call: ModelCall, args: tuple[Any, ...], kwargs: dict[str, Any], res
                           attributes={**{k: call.request[k] for k in keys if call.request.get(k)}, **attrs})
 
 
-def step(name: Callable[[tuple[Any, ...], dict[str, Any]], str | None] | None = None) -> InvokerFactory:
-    """Invoker factory of a step row: model calls inside add up on its span; ``name`` may rename the span."""
+@dataclass(frozen=True)
+class StepSpec(InvokerSpec):
+    """The invoker of a step row: model calls inside add up on its span; ``name`` may rename the span."""
 
-    def factory(target: Target, env: InvokerEnv) -> Invoker:
+    name: Callable[[tuple[Any, ...], dict[str, Any]], str | None] | None = None
+
+    def build(self, env: InvokerEnv, inner: Invoker | None) -> Invoker:
+        name, where, proceed = self.name, env.target.span, call_next(inner)
+
         def invoke(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span) -> Any:
             try:
                 if name is not None:
-                    span.update_name(name(args, kwargs) or target.span)
+                    span.update_name(name(args, kwargs) or where)
             except Exception as exc:
-                report_failure(f"name of {target.span}", exc)
+                report_failure(f"name of {where}", exc)
             mine = Step(_STEP.get())
             token = _STEP.set(mine)
             try:
-                return original(*args, **kwargs)
+                return proceed(original, args, kwargs, span)
             finally:
                 _STEP.reset(token)
                 if mine.calls:
                     try:
                         span.set_attributes(mine.attributes())
                     except Exception as exc:
-                        report_failure(f"totals of {target.span}", exc)
+                        report_failure(f"totals of {where}", exc)
 
         return invoke
-
-    return factory
 
 
 @dataclass(frozen=True)
@@ -320,19 +326,22 @@ class SdkTap(Target):
 
     observe: Callable[[ModelCall, Callable[..., Any], tuple[Any, ...], dict[str, Any]], Any] | None = None
 
+    def wrap(self, raw: Any, engine: Engine) -> Any:
+        if self.observe is not None and callable(raw) and not isinstance(raw, type):
+            return tapped(raw, self.observe)
+        return engine.wrapper(raw, self)
+
 
 def tapped(original: Callable[..., Any], observe: Callable[..., Any]) -> Callable[..., Any]:
     """``original`` handed to ``observe`` inside a model call; called straight through otherwise."""
 
-    @functools.wraps(original)
     def tap(*args: Any, **kwargs: Any) -> Any:
         call = _CURRENT.get()
         if call is None or not SWITCH.on:
             return original(*args, **kwargs)
         return observe(call, original, args, kwargs)
 
-    setattr(tap, ORIGINAL_ATTR, original)
-    return tap
+    return stands_for(tap, original)
 
 
 def sdk_retry(call: ModelCall, original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -51,28 +51,27 @@ from opentelemetry.trace import SpanKind
 
 from crossbridge_otel import genai
 from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
-from crossbridge_otel.patching.targets import Attrs, Failure, Target, arg, size
-from crossbridge_otel.retry.ratelimit import rate_limit
+from crossbridge_otel.patching.readers import Prefix, arg, bounded, enum_value, file_name, size
+from crossbridge_otel.patching.targets import Attrs, Failure, Target
+from crossbridge_otel.retry.ratelimit import RateLimit
 from crossbridge_otel.version import __version__
 
 from ._ai_support import (
     STATE,
     ModelCall,
+    ModelCallSpec,
     ModelSpec,
     SdkTap,
+    StepSpec,
     bounded_model,
-    model_call,
     sdk_retry,
     sdk_usage,
     server_attributes,
-    step,
-    tapped,
 )
-from ._support import bounded, enum_value, file_name
 
 __all__ = ["AIInstrumentor"]
 
-_P = "crossbridge.ai."
+_P = Prefix("crossbridge.ai.")
 _PROVIDERS = "core.ai.providers"
 _MIGRATION = "core.orchestration.orchestrator"
 _PARAMETERS = {"temperature": "gen_ai.request.temperature", "max_tokens": "gen_ai.request.max_tokens",
@@ -93,9 +92,9 @@ def _chat_request(provider: str, parameters: tuple[str, ...], model: Callable[[A
         attrs: dict[str, Any] = {
             "gen_ai.operation.name": "chat", "gen_ai.provider.name": provider,
             "gen_ai.request.model": bounded_model(model(args[0], config)), **server_attributes(url(args[0])),
-            _P + "messages": size(kwargs.get("messages")),
-            _P + "task_type": enum_value(getattr(context, "task_type", None)),
-            _P + "execution_id": bounded(getattr(context, "execution_id", None), 64),
+            _P.messages: size(kwargs.get("messages")),
+            _P.task_type: enum_value(getattr(context, "task_type", None)),
+            _P.execution_id: bounded(getattr(context, "execution_id", None), 64),
         }
         for name in parameters:
             value = getattr(config, name, None)
@@ -164,8 +163,8 @@ def _chat_response(response: Any, call: ModelCall) -> dict[str, Any]:
         "gen_ai.response.id": bounded(raw.get("id"), 128),
         "gen_ai.response.finish_reasons": _finish_reasons(raw) or None,
         **_usage(raw, getattr(response, "token_usage", None)),
-        _P + "cost_usd": float(cost) if isinstance(cost, (int, float)) else None,
-        _P + "status": enum_value(getattr(response, "status", None)),
+        _P.cost_usd: float(cost) if isinstance(cost, (int, float)) else None,
+        _P.status: enum_value(getattr(response, "status", None)),
     }
 
 
@@ -219,7 +218,7 @@ _OLLAMA = _chat("ollama", _OTHER_PARAMETERS,
 
 def _chat_row(cls: str, spec: ModelSpec) -> Target:
     return Target(_PROVIDERS, f"{cls}.complete", "ai.chat", kind=SpanKind.CLIENT, outcome=_status_outcome,
-                  invoker=rate_limit("ai", then=model_call(spec)))
+                  invokers=(RateLimit("ai"), ModelCallSpec(spec)))
 
 
 # -- embeddings --------------------------------------------------------------------------------------
@@ -231,19 +230,19 @@ def _embeddings(model_attribute: str, inputs: str) -> ModelSpec:
         return {"gen_ai.operation.name": "embeddings", "gen_ai.provider.name": "openai",
                 "gen_ai.request.model": bounded_model(getattr(args[0], model_attribute, None)),
                 **server_attributes(getattr(client, "base_url", None)),
-                _P + "inputs": 1 if isinstance(texts, str) else size(texts)}
+                _P.inputs: 1 if isinstance(texts, str) else size(texts)}
 
     def response(vectors: Any, call: ModelCall) -> dict[str, Any]:
         first = vectors[0] if isinstance(vectors, list) and vectors else None
         dimension = len(vectors) if isinstance(first, float) else size(first)
         return {"gen_ai.embeddings.dimension.count": dimension, "gen_ai.usage.input_tokens": call.usage_input,
-                "gen_ai.response.model": bounded_model(call.response_model), _P + "requests": call.requests or None}
+                "gen_ai.response.model": bounded_model(call.response_model), _P.requests: call.requests or None}
 
     return ModelSpec("embeddings", request, response, sdk=True)
 
 
 def _embeddings_row(module: str, qualname: str, spec: ModelSpec) -> Target:
-    return Target(module, qualname, "ai.embeddings", kind=SpanKind.CLIENT, invoker=model_call(spec))
+    return Target(module, qualname, "ai.embeddings", kind=SpanKind.CLIENT, invokers=(ModelCallSpec(spec),))
 
 
 # -- the steps that ask --------------------------------------------------------------------------------
@@ -258,11 +257,11 @@ def _skill_name(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
 
 def _skill_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     skill, context = arg(args, kwargs, 1, "skill"), arg(args, kwargs, 3, "context")
-    return {_P + "skill": bounded(getattr(skill, "skill_name", None), 64),
-            _P + "task_type": enum_value(getattr(skill, "task_type", None)),
+    return {_P.skill: bounded(getattr(skill, "skill_name", None), 64),
+            _P.task_type: enum_value(getattr(skill, "task_type", None)),
             "gen_ai.prompt.name": bounded(getattr(skill, "prompt_template_id", None), 64),
-            _P + "prompt_version": bounded(getattr(skill, "prompt_version", None), 32),
-            _P + "provider_requested": enum_value(getattr(context, "provider", None))}
+            _P.prompt_version: bounded(getattr(skill, "prompt_version", None), 32),
+            _P.provider_requested: enum_value(getattr(context, "provider", None))}
 
 
 def _transform_call(content: str, path: str) -> Callable[[tuple[Any, ...], dict[str, Any]], Attrs]:
@@ -272,10 +271,10 @@ def _transform_call(content: str, path: str) -> Callable[[tuple[Any, ...], dict[
         def setting(name: str) -> Any:
             return config.get(name) if isinstance(config, dict) else getattr(config, name, None)
 
-        return {_P + "source_file": file_name(arg(args, kwargs, 2, path)),
-                _P + "source_bytes": len(source) if isinstance(source, str) else None,
-                _P + "provider_requested": bounded(setting("provider"), 32),
-                _P + "model_requested": bounded_model(setting("model"))}
+        return {_P.source_file: file_name(arg(args, kwargs, 2, path)),
+                _P.source_bytes: len(source) if isinstance(source, str) else None,
+                _P.provider_requested: bounded(setting("provider"), 32),
+                _P.model_requested: bounded_model(setting("model"))}
 
     return read
 
@@ -289,15 +288,15 @@ def _transform_outcome(result: Any) -> Failure:
 
 def _transform_row(qualname: str, span: str, content: str, path: str) -> Target:
     return Target(_MIGRATION, f"MigrationOrchestrator.{qualname}", span, call_attributes=_transform_call(content, path),
-                  result_attributes=lambda r: {_P + "output_bytes": len(r) if isinstance(r, str) else None},
-                  outcome=_transform_outcome, invoker=step())
+                  result_attributes=lambda r: {_P.output_bytes: len(r) if isinstance(r, str) else None},
+                  outcome=_transform_outcome, invokers=(StepSpec(),))
 
 
 def _hardened_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Attrs:
     hardened = args[0]
-    return {_P + "provider_class": type(getattr(hardened, "provider", None)).__name__,
-            _P + "retry_enabled": getattr(hardened, "enable_retry", None),
-            _P + "rate_limiting_enabled": getattr(hardened, "enable_rate_limiting", None)}
+    return {_P.provider_class: type(getattr(hardened, "provider", None)).__name__,
+            _P.retry_enabled: getattr(hardened, "enable_retry", None),
+            _P.rate_limiting_enabled: getattr(hardened, "enable_rate_limiting", None)}
 
 
 class AIInstrumentor(CrossBridgeInstrumentor):
@@ -317,18 +316,18 @@ class AIInstrumentor(CrossBridgeInstrumentor):
         _embeddings_row("core.memory.embedding_provider", "OpenAIEmbeddingProvider.embed",
                         _embeddings("_model", "texts")),
         Target("core.ai.orchestrator", "AIOrchestrator.execute_skill", "ai.skill", call_attributes=_skill_call,
-               invoker=step(_skill_name)),
+               invokers=(StepSpec(_skill_name),)),
         Target("core.ai.orchestrator", "AIOrchestrator.execute_with_prompt", "ai.prompt",
                call_attributes=lambda a, kw: {"gen_ai.prompt.name": bounded(arg(a, kw, 1, "prompt_template_id"), 64)},
-               invoker=step()),
+               invokers=(StepSpec(),)),
         _transform_row("_convert_page_object_with_ai", "ai.transform.page_object", "java_content", "file_path"),
         _transform_row("_convert_locators_with_ai", "ai.transform.locators", "java_content", "file_path"),
         _transform_row("_transform_step_definitions_with_ai", "ai.transform.step_definitions", "content",
                        "source_path"),
         Target("core.runtime.ai_integration", "HardenedAIProvider.complete", "ai.hardened.complete",
-               call_attributes=_hardened_call, invoker=step()),
+               call_attributes=_hardened_call, invokers=(StepSpec(),)),
         Target("core.runtime.ai_integration", "HardenedAIProvider.embed", "ai.hardened.embed",
-               call_attributes=_hardened_call, invoker=step()),
+               call_attributes=_hardened_call, invokers=(StepSpec(),)),
         # The vendor SDKs' own retry loop and embeddings usage: no span, reported to the current model call.
         SdkTap("openai._base_client", "SyncAPIClient._sleep_for_retry", "ai.sdk.retry", observe=sdk_retry),
         SdkTap("anthropic._base_client", "SyncAPIClient._sleep_for_retry", "ai.sdk.retry", observe=sdk_retry),
@@ -342,9 +341,3 @@ class AIInstrumentor(CrossBridgeInstrumentor):
 
     def _on_uninstrument(self) -> None:
         STATE.metrics, STATE.capture, STATE.events = None, genai.Capture(), None
-
-    def _wrap(self, raw: Any, target: Target, on_class: bool = False) -> Any:
-        """SDK taps (:class:`~._ai_support.SdkTap` rows) have no span; every other row is a plain target."""
-        if isinstance(target, SdkTap) and target.observe is not None and callable(raw) and not isinstance(raw, type):
-            return tapped(raw, target.observe)
-        return super()._wrap(raw, target, on_class)
