@@ -18,11 +18,9 @@ from opentelemetry.trace import Span
 from crossbridge_otel.patching import subprocesses
 from crossbridge_otel.patching.instrumentor import CrossBridgeInstrumentor
 from crossbridge_otel.patching.invokers import Invoker, InvokerEnv, InvokerSpec, call_next
-from crossbridge_otel.patching.readers import bounded, enum_value, file_name
+from crossbridge_otel.patching.readers import bounded
 
-# bounded, enum_value and file_name are re-exported only until instrumentors/ai.py imports them from
-# crossbridge_otel.patching.readers (issue 15).
-__all__ = ["RunsCommands", "TeeStdout", "bounded", "enum_value", "file_name", "printed_error"]
+__all__ = ["RunsCommands", "TeeStdout", "printed_error"]
 
 
 class RunsCommands(CrossBridgeInstrumentor):

@@ -136,8 +136,7 @@ class CrossBridgeInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             "code.function.name": target.function_name,
         }
         env = InvokerEnv(target, self.area, self._settings, self._meter, static, inspect.iscoroutinefunction(raw))
-        # target.invoker: the old factory form (instrumentors/ai.py only, until it moves)
-        invoker = target.invoker(target, env) if target.invoker is not None else build_chain(target.invokers, env)
+        invoker = build_chain(target.invokers, env)
         binding = Binding(
             name=target.span, tracer=self._tracer, histogram=self._histogram, static=static, area=self.area,
             kind=target.kind, call_attributes=target.call_attributes,

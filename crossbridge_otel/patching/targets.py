@@ -20,22 +20,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry.trace import SpanKind
 
-from crossbridge_otel.patching.invokers import Invoker, InvokerEnv, InvokerSpec
-from crossbridge_otel.patching.readers import arg, size
+from crossbridge_otel.patching.invokers import InvokerSpec
 
 if TYPE_CHECKING:
     from crossbridge_otel.patching.wrapping import Binding
 
-# Invoker, InvokerEnv, InvokerFactory, arg and size are here only until instrumentors/ai.py moves to InvokerSpec
-# values and the readers module (issue 15).
-__all__ = ["Attrs", "Engine", "Failure", "Invoker", "InvokerEnv", "InvokerFactory", "Target", "arg", "size"]
+__all__ = ["Attrs", "Engine", "Failure", "Target"]
 
 Attrs = Mapping[str, Any]
 # (error.type, description) for a failure CrossBridge swallowed; None when the call succeeded.
 Failure = tuple[str, str] | None
-# Until instrumentors/ai.py declares its invokers as InvokerSpec values (issue 15): the old factory form, kept
-# only for that file. factory(target, env) -> the invoker, or None for a plain call.
-InvokerFactory = Callable[["Target", InvokerEnv], "Invoker | None"]
 
 
 class Engine(Protocol):
@@ -73,7 +67,6 @@ class Target:
     kind: SpanKind = SpanKind.INTERNAL
     mode: str = "span"
     invokers: tuple[InvokerSpec, ...] = ()
-    invoker: InvokerFactory | None = None  # the old factory form: instrumentors/ai.py only, until it moves
 
     def __post_init__(self) -> None:
         for spec in self.invokers[:-1]:

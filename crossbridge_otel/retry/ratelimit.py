@@ -23,9 +23,8 @@ from opentelemetry.trace import Span
 
 from crossbridge_otel._guard import report_failure
 from crossbridge_otel.patching.invokers import Invoker, InvokerEnv, InvokerSpec, call_next
-from crossbridge_otel.patching.targets import InvokerFactory, Target
 
-__all__ = ["RateLimit", "TokenBucket", "bucket", "parse_rate_limits", "rate_limit", "reset_buckets"]
+__all__ = ["RateLimit", "TokenBucket", "bucket", "parse_rate_limits", "reset_buckets"]
 
 _log = logging.getLogger("crossbridge_otel")
 
@@ -115,11 +114,3 @@ class RateLimit(InvokerSpec):
 
         return invoke
 
-
-def rate_limit(key: str, *, then: InvokerFactory | None = None) -> InvokerFactory:
-    """The old factory form of :class:`RateLimit`, kept only for instrumentors/ai.py until it moves (issue 15)."""
-
-    def factory(target: Target, env: InvokerEnv) -> Invoker | None:
-        return RateLimit(key).build(env, then(target, env) if then is not None else None)
-
-    return factory
