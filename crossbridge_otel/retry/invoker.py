@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import threading
 import time
+import traceback
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
@@ -80,6 +81,13 @@ class _Call:
         self.result: Any = None
 
 
+def _redacted(exc: BaseException) -> dict[str, str]:
+    """The exception event's message and stack trace, redacted: the SDK's own stack trace ends with the raw
+    message (a server's echo of a DSN password), so both are passed (as the engine's mark_exception does)."""
+    stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return {"exception.message": redact(str(exc)), "exception.stacktrace": redact(stack)}
+
+
 def _current() -> _Call:
     return _local.call  # type: ignore[no-any-return]
 
@@ -105,7 +113,7 @@ class Retrier:
     # -- the invoker (first attempt outside the loop) ----------------------------------------------------
 
     def invoker(self) -> Invoker:
-        """The ``Target.invoker`` callable for this loop."""
+        """The built invoker of this loop (what :meth:`Retry.build` returns)."""
         return self._invoke_observed if self.observing else self._invoke_plain
 
     def _invoke_plain(self, original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -225,7 +233,7 @@ class Retrier:
             else:
                 exc_for_event, error, message = None, exc.failure[0], exc.failure[1]
             if not will_retry and caught is not None:
-                call.span.record_exception(caught, attributes={"exception.message": redact(str(caught))})
+                call.span.record_exception(caught, attributes=_redacted(caught))
         else:
             exc_for_event = exc
         record_attempt(call.span, attempt=details["tries"], max_attempts=self.policy.attempts,
