@@ -36,7 +36,8 @@ from collections.abc import Iterator
 from typing import Any
 
 __all__ = [
-    "NAME", "install", "mark_thread", "on_our_thread", "one_line", "ours", "say", "take_problem", "uninstall",
+    "NAME", "install", "mark_thread", "on_our_thread", "one_line", "ours", "problem_of", "say", "take_problem",
+    "uninstall",
 ]
 
 NAME = "crossbridge_otel"
@@ -49,10 +50,10 @@ _install_lock = threading.Lock()
 
 class _Thread(threading.local):
     ours = False  # class attribute: reading it on a thread that never set it costs no __init__
-    problem: str | None = None
 
 
 _thread = _Thread()
+_problems: dict[int, str] = {}  # thread ident -> first WARNING+ text since that thread last took it
 
 
 def mark_thread() -> None:
@@ -78,8 +79,12 @@ def ours() -> bool:
 
 def take_problem() -> str | None:
     """The first WARNING+ text logged on this thread since the last call (then forgotten)."""
-    problem, _thread.problem = _thread.problem, None
-    return problem
+    return _problems.pop(threading.get_ident(), None)
+
+
+def problem_of(thread: threading.Thread | None) -> str | None:
+    """What ``thread`` (one of ours, still busy: an export the exit gave up on) has logged so far, if anything."""
+    return _problems.get(thread.ident or 0) if thread is not None else None
 
 
 def one_line(text: object, limit: int = 300) -> str:
@@ -122,9 +127,11 @@ def _emit(record: logging.LogRecord) -> None:
 def _divert(logger: logging.Logger, record: logging.LogRecord) -> None:
     """A record logged on one of our threads: keep a problem's text; repeat it at DEBUG."""
     try:
-        if record.levelno >= logging.WARNING and _thread.problem is None:
+        if record.levelno >= logging.WARNING:
             # the first is the cause ("Transient error ... Connection refused"); later ones are its echoes
-            _thread.problem = one_line(record.getMessage()).removeprefix("crossbridge-otel: ")
+            ident = threading.get_ident()
+            if ident not in _problems and len(_problems) < 256:
+                _problems[ident] = one_line(record.getMessage()).removeprefix("crossbridge-otel: ")
         if _log.disabled or _log.getEffectiveLevel() > logging.DEBUG:
             return
         if record.name.startswith(NAME):

@@ -91,6 +91,8 @@ class DeadlineMetricExporter(MetricExporter):
                 )
                 worker.start()
                 worker.join(max(0.0, self.deadline - time.monotonic()))
+                if worker.is_alive():
+                    self._settle_all(call, "exit_deadline", _voice.problem_of(worker))
         finally:
             self._settle_all(call, "exit_deadline")
         return MetricExportResult.SUCCESS if call.ok else MetricExportResult.FAILURE

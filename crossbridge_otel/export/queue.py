@@ -235,6 +235,8 @@ class ExportQueue:
         if worker is not None:
             worker.join(max(0.0, deadline - time.monotonic()))
             if worker.is_alive():
+                # the export it is stuck in may have said why (a refused connection it keeps retrying)
+                self.problem = self.problem or _voice.problem_of(worker)
                 self.abandon("exit_deadline")
         exporter = self._exporter
         if exporter is not None:

@@ -104,3 +104,31 @@ def test_failed_result_keeps_what_the_exporter_logged_as_the_reason():
         _voice.uninstall()
     assert queue.dropped == 1 and queue.drop_reasons == {"export_failed": 1}
     assert queue.problem == "Transient error Connection refused"
+
+
+def test_an_export_given_up_at_exit_keeps_what_it_said_as_the_reason():
+    """At the exit deadline a worker still retrying is abandoned; the warning it logged is the reason given."""
+    import logging
+    import threading
+
+    from crossbridge_otel import _voice
+
+    release = threading.Event()
+
+    class Retrying:
+        def export(self, items):
+            logging.getLogger("opentelemetry.exporter.test").warning("Transient error Connection refused, retrying")
+            release.wait(5)  # the SDK's backoff sleep
+            return Result("FAILURE")
+
+    _voice.install()
+    try:
+        queue = ExportQueue("traces:test", Retrying, schedule_delay=0.01)
+        queue.put("a")
+        time.sleep(0.2)
+        queue.shutdown(time.monotonic() + 0.2)
+    finally:
+        release.set()
+        _voice.uninstall()
+    assert queue.drop_reasons == {"exit_deadline": 1}
+    assert queue.problem == "Transient error Connection refused, retrying"
