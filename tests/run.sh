@@ -20,6 +20,7 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
 
 bash tests/setup/ensure-postgres.sh
+bash tests/setup/ensure-chromium.sh   # headless Chromium (and jq) for the HTML report's browser test
 bash tests/packaging/prepare-wheelhouse.sh  # the install test runs offline, from these wheels
 
 if command -v go >/dev/null 2>&1; then

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from crossbridge_target import REPO, crossbridge_env
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
