@@ -37,6 +37,7 @@ from typing import Any
 from opentelemetry.metrics import Meter, _Gauge
 from opentelemetry.trace import INVALID_SPAN, Span, Status, StatusCode, Tracer
 
+from crossbridge_otel.patching.wrapping import exception_attributes
 from crossbridge_otel.redaction import redact
 from crossbridge_otel.retry.policies import policy_named
 from crossbridge_otel.settings import Settings
@@ -156,7 +157,7 @@ def _run_one(name: str, probe: Callable[[], str], retrier: Any, tracer: Tracer |
         detail, healthy = retrier.call(probe, span), True
     except Exception as exc:
         detail, healthy = redact(f"{type(exc).__name__}: {exc}".strip())[:300], False
-        span.record_exception(exc, attributes={"exception.message": detail})
+        span.record_exception(exc, attributes=exception_attributes(exc))
         span.set_status(Status(StatusCode.ERROR, detail))
     span.set_attribute("crossbridge.health.healthy", healthy)
     span.end()

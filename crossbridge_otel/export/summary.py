@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.trace import StatusCode
 
 from crossbridge_otel.view.records import Event, Span, build_traces
-from crossbridge_otel.view.stats import NameStats
+from crossbridge_otel.view.stats import NameStats, cost_line, model_call_cost
 from crossbridge_otel.view.terminal import aggregate_lines, trace_lines
 
 __all__ = ["TREE_LIMIT", "SummaryProcessor", "to_view_span"]
@@ -53,6 +53,8 @@ class SummaryProcessor(SpanProcessor):
         self._trace_ids: set[int] = set()
         self._names: dict[str, NameStats] = {}
         self.total = 0
+        self.model_calls = 0
+        self.cost_usd = 0.0
 
     @property
     def overflow(self) -> int:
@@ -62,8 +64,12 @@ class SummaryProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         duration = ((span.end_time or 0) - (span.start_time or 0)) / 1e6
         error = span.status.status_code == StatusCode.ERROR
+        cost = model_call_cost(span.attributes or {})
         with self._lock:
             self.total += 1
+            if cost is not None:
+                self.model_calls += 1
+                self.cost_usd += cost
             if span.context is not None and len(self._trace_ids) < _MAX_TRACE_IDS:
                 self._trace_ids.add(span.context.trace_id)
             stats = self._names.get(span.name)
@@ -79,9 +85,12 @@ class SummaryProcessor(SpanProcessor):
             total, traces = self.total, len(self._trace_ids)
             names = sorted(self._names.values(), key=lambda s: (-s.total_ms, s.name))
             errors = sum(s.errors for s in names)
+            model_calls, cost_usd = self.model_calls, self.cost_usd
         at_least = "at least " if traces >= _MAX_TRACE_IDS else ""
         failed = f", {errors} with errors" if errors else ""
         lines = [f"crossbridge-otel: {total} spans in {at_least}{traces} trace(s){failed}"]
+        if model_calls:
+            lines.append("  " + cost_line(model_calls, cost_usd))
         if total <= self._tree_limit:
             for trace in build_traces(to_view_span(s) for s in spans)[0]:
                 lines += trace_lines(trace, width)

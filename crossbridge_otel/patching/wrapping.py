@@ -40,7 +40,15 @@ from crossbridge_otel.patching.targets import Attrs, Failure
 from crossbridge_otel.redaction import redact
 
 __all__ = [
-    "SWITCH", "Binding", "bump", "error_type", "make_wrapper", "mark_exception", "mark_failure", "stands_for",
+    "SWITCH",
+    "Binding",
+    "bump",
+    "error_type",
+    "exception_attributes",
+    "make_wrapper",
+    "mark_exception",
+    "mark_failure",
+    "stands_for",
 ]
 
 ORIGINAL_ATTR = "__crossbridge_otel_original__"
@@ -79,13 +87,19 @@ def clean_exit(exc: BaseException) -> bool:
     return type(exc).__name__ == "Exit" and getattr(exc, "exit_code", None) == 0
 
 
+def exception_attributes(exc: BaseException) -> dict[str, str]:
+    """The ``exception`` event's message and stack trace, both redacted: the SDK's own stack trace ends with the raw
+    message (a server's echo of a DSN password, say), so every ``record_exception`` of ours passes both."""
+    stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return {"exception.message": redact(str(exc)), "exception.stacktrace": redact(stack)}
+
+
 def mark_exception(span: Span, exc: BaseException) -> None:
-    """Record ``exc`` on ``span`` (redacted message), status ERROR, ``error.type``."""
-    message = redact(str(exc))
-    stack = redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-    span.record_exception(exc, attributes={"exception.message": message, "exception.stacktrace": stack})
+    """Record ``exc`` on ``span`` (redacted message and stack), status ERROR, ``error.type``."""
+    attributes = exception_attributes(exc)
+    span.record_exception(exc, attributes=attributes)
     span.set_attribute("error.type", error_type(exc))
-    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {attributes['exception.message']}"))
 
 
 def mark_failure(span: Span, failure: tuple[str, str]) -> None:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
@@ -44,7 +43,7 @@ from opentelemetry.trace import Span
 from crossbridge_otel._guard import guarded, report_failure
 from crossbridge_otel.patching.invokers import Invoker, InvokerEnv, InvokerSpec
 from crossbridge_otel.patching.targets import Failure
-from crossbridge_otel.redaction import redact
+from crossbridge_otel.patching.wrapping import exception_attributes
 from crossbridge_otel.retry.attempts import Tally, record_attempt, tally_for
 from crossbridge_otel.retry.policies import Policy, capped_delay, policy_named
 from crossbridge_otel.retry.swallowed import Evidence, observe
@@ -79,13 +78,6 @@ class _Call:
         self.deadline = deadline
         self.attempts = 1
         self.result: Any = None
-
-
-def _redacted(exc: BaseException) -> dict[str, str]:
-    """The exception event's message and stack trace, redacted: the SDK's own stack trace ends with the raw
-    message (a server's echo of a DSN password), so both are passed (as the engine's mark_exception does)."""
-    stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return {"exception.message": redact(str(exc)), "exception.stacktrace": redact(stack)}
 
 
 def _current() -> _Call:
@@ -233,7 +225,7 @@ class Retrier:
             else:
                 exc_for_event, error, message = None, exc.failure[0], exc.failure[1]
             if not will_retry and caught is not None:
-                call.span.record_exception(caught, attributes=_redacted(caught))
+                call.span.record_exception(caught, attributes=exception_attributes(caught))
         else:
             exc_for_event = exc
         record_attempt(call.span, attempt=details["tries"], max_attempts=self.policy.attempts,

@@ -4,14 +4,38 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from crossbridge_otel.view.records import Span, Telemetry
 
-__all__ = ["DROPPED_METRIC", "AreaStats", "NameStats", "Totals", "by_area", "by_name", "percentile", "totals"]
+__all__ = [
+    "COST_KEY", "DROPPED_METRIC", "AreaStats", "NameStats", "Totals", "by_area", "by_name", "cost_line",
+    "model_call_cost", "percentile", "totals",
+]
 
 DROPPED_METRIC = "crossbridge.telemetry.dropped"
+COST_KEY = "crossbridge.ai.cost_usd"  # US dollars, CrossBridge's own estimate_cost, on each model-call span
+
+
+def model_call_cost(attributes: Mapping[str, Any]) -> float | None:
+    """The estimated cost of one model call (a ``gen_ai.operation.name`` span), else None.
+
+    Only the model-call spans count: the AI steps above them carry the sum of their calls, so adding those too would
+    count every dollar twice.
+    """
+    if "gen_ai.operation.name" not in attributes:
+        return None
+    cost = attributes.get(COST_KEY)
+    return float(cost) if isinstance(cost, (int, float)) else 0.0
+
+
+def cost_line(model_calls: int, cost_usd: float) -> str:
+    """``AI: 2 model call(s), estimated cost $0.000330 (USD, CrossBridge's estimate_cost)``."""
+    return f"AI: {model_calls} model call(s), estimated cost ${cost_usd:.6f} (USD, CrossBridge's estimate_cost)"
+
+
 _SAMPLE = 10_000  # durations kept per name; past it a uniform reservoir sample (bounded memory at exit)
 
 
@@ -103,6 +127,8 @@ class Totals:
     points: int
     dropped: dict[str, int]
     bad_lines: int
+    model_calls: int = 0
+    cost_usd: float = 0.0
 
 
 def _dropped(telemetry: Telemetry) -> dict[str, int]:
@@ -120,6 +146,7 @@ def _dropped(telemetry: Telemetry) -> dict[str, int]:
 
 def totals(telemetry: Telemetry) -> Totals:
     runs = telemetry.runs()
+    costs = [c for c in (model_call_cost(s.attributes) for s in telemetry.spans) if c is not None]
     return Totals(
         runs=len(runs),
         processes=len({p for r in runs for p in r.processes}),
@@ -132,4 +159,6 @@ def totals(telemetry: Telemetry) -> Totals:
         points=len(telemetry.points),
         dropped=_dropped(telemetry),
         bad_lines=telemetry.bad_lines,
+        model_calls=len(costs),
+        cost_usd=sum(costs),
     )

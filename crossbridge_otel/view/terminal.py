@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from crossbridge_otel.view.records import Event, LogLine, Span, Telemetry, Trace
-from crossbridge_otel.view.stats import NameStats, Totals, by_name, totals
+from crossbridge_otel.view.stats import NameStats, Totals, by_name, cost_line, totals
 
 __all__ = ["aggregate_lines", "clip", "fmt_ms", "headline", "render", "trace_lines"]
 
@@ -127,6 +127,8 @@ def headline(numbers: Totals, source: str) -> str:
         line += "; dropped: " + ", ".join(f"{n} {signal}" for signal, n in sorted(numbers.dropped.items()))
     if numbers.bad_lines:
         line += f"; {numbers.bad_lines} unreadable line(s) skipped"
+    if numbers.model_calls:
+        line += "; " + cost_line(numbers.model_calls, numbers.cost_usd)
     return line
 
 

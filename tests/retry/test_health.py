@@ -98,3 +98,15 @@ def test_coverage_db_present_and_missing(tmp_path):
     missing = tmp_path / "missing.db"
     (bad,) = run_checks(coverage_db=str(missing), settings=_settings())
     assert not bad.healthy and not missing.exists()
+
+
+def test_a_secret_the_server_echoes_never_leaves_the_health_span(postgres_server, telemetry):
+    """PostgreSQL echoes the role name in its FATAL error: a credential there is masked in message and stack trace."""
+    dsn = f"host=127.0.0.1 port={postgres_server.port} user=password=hunter2-health dbname=postgres"
+    tracer = telemetry.tracer_provider.get_tracer("test")
+    (result,) = run_checks(settings=_settings(health_postgres=dsn, retry_policies="quick=1:0.01:0.02"), tracer=tracer)
+    assert not result.healthy
+    span = telemetry.span("health.check")
+    (event,) = [e for e in span.events if e.name == "exception"]
+    assert "does not exist" in event.attributes["exception.stacktrace"]  # the server's own text is there ...
+    assert "hunter2-health" not in str(span.events) + result.detail  # ... with the credential masked
