@@ -30,6 +30,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.write_line(matrix.table(_ran))
         terminalreporter.write_line(
             "c=d+x: created = delivered to the collector + dropped and counted; points d/x: metric data points "
-            f"delivered / dropped; exit s: from the program's last statement (budget {matrix.BUDGET_S} s); "
+            "delivered / dropped; exit s: from the program's last statement to the process's end (budget: the plain "
+            f"run's + {matrix.BUDGET_S} s); flush s: the exit flush (budget {matrix.EXPORT_TIMEOUT_S} s + 0.1 s); "
             "our lines: stderr lines the plain run does not print"
         )
