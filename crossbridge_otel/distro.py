@@ -56,6 +56,10 @@ _WAITS_FOR = {
     "sqlalchemy": ("sqlalchemy",),
     "fastapi": ("fastapi",),
     "click": ("click",),
+    # the contrib GenAI instrumentations import their SDK when loaded (openai: ~3 s here): wait until the app does
+    "openai_v2": ("openai",),
+    "openai": ("openai",),
+    "anthropic": ("anthropic",),
     # Typer's crossbridge (cli.app) and the argparse group modules `python -m cli.main` imports (cli itself is a
     # namespace package: no loader runs for it, so no post-import hook can fire on it)
     "crossbridge_cli": ("typer", "cli.commands.coverage", "cli.commands.drift_commands"),

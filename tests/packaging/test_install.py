@@ -68,7 +68,6 @@ def _source_copy(into: Path) -> Path:
     return copy
 
 
-@pytest.mark.xfail(strict=True, reason="README.md's install line is the lead's to change (issue 11 report)")
 def test_readme_install_line_names_the_core_packages():
     """The README's install line is the one this test runs: the package and the four core packages by name."""
     lines = [line for line in (REPO / "README.md").read_text().splitlines()
