@@ -191,9 +191,48 @@ class Binding:
             report_failure(f"end of {self.name}", exc)
 
 
+_PLAIN = frozenset({str, bool, int, float})
+_MAX_TEXT = 256  # characters kept of a value that had to be turned into text
+
+
 def _clean(attributes: Attrs) -> dict[str, Any]:
-    """Drop None values (not valid OTel attribute values) from an extractor's output."""
-    return {key: value for key, value in attributes.items() if value is not None}
+    """An extractor's output as valid OTel attribute values: None dropped, anything else not plain made plain.
+
+    CrossBridge hands our readers what it was given: a numpy scalar, bytes, a recursive list. The SDK would refuse
+    those (and a recursive list costs the whole span), so they become their plain value or bounded text.
+    """
+    cleaned = {}
+    for key, value in attributes.items():
+        if value is None:
+            continue
+        cleaned[key] = value if type(value) in _PLAIN else _plain(value)
+    return cleaned
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        if value and all(type(item) in _PLAIN for item in value) and len({type(item) for item in value}) == 1:
+            return value
+        return redact(_text(value))
+    item = getattr(value, "item", None)  # numpy (and similar) scalars
+    if callable(item):
+        try:
+            plain = item()
+        except Exception:
+            plain = None
+        if type(plain) in _PLAIN:
+            return plain
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    return redact(_text(value))
+
+
+def _text(value: Any) -> str:
+    try:
+        text = str(value)
+    except Exception as exc:  # a __str__ that raises is CrossBridge's object's problem, not a reason to lose the span
+        text = f"<unprintable {type(value).__name__}: {type(exc).__name__}>"
+    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
 
 
 def _sampled_out() -> bool:

@@ -173,3 +173,19 @@ def test_disabled_setting_patches_nothing(monkeypatch, instrument, telemetry):
     instrument(Target(S, "add", "victim.add"))
     assert shapes.add is original
     assert state_of(S, "add").state == State.DISABLED
+
+
+def test_odd_attribute_values_become_plain_values():
+    """Readers' values the SDK would refuse (numpy scalar, bytes, recursive or mixed list) become plain or text."""
+    import numpy
+
+    from crossbridge_otel.patching.wrapping import _clean
+
+    recursive: list = [1]
+    recursive.append(recursive)
+    cleaned = _clean({"n": numpy.int64(3), "f": numpy.float32(0.5), "b": b"abc", "r": recursive, "m": [1, "a"],
+                      "ok": [1, 2], "none": None, "s": "x" * 300, "obj": object()})
+    assert cleaned["n"] == 3 and type(cleaned["n"]) is int
+    assert type(cleaned["f"]) is float and cleaned["b"] == "<3 bytes>"
+    assert cleaned["r"] == "[1, [...]]" and cleaned["m"] == "[1, 'a']" and cleaned["ok"] == [1, 2]
+    assert "none" not in cleaned and cleaned["s"] == "x" * 300 and cleaned["obj"].startswith("<object object")

@@ -12,11 +12,9 @@ import re
 import matrix
 import pytest
 
-# patching/wrapping.py hands attribute values to the SDK as the readers found them: numpy scalars are refused
-# (an "Invalid type" warning) and a recursive list makes the SDK's attribute check raise RecursionError (contained:
-# the span is lost, and the guard says so). Two lines instead of at most one, until wrapping coerces values
-# (numpy scalars via .item(), other non-primitive values and sequences of them via a bounded str()).
-_PENDING = {"odd attribute values": "wrapping passes numpy scalars and a recursive list to the SDK unconverted"}
+# Rows that are known not to hold yet, with the reason (a strict xfail each). Empty: the odd-attribute row held once
+# patching/wrapping.py turned numpy scalars, bytes and recursive lists into plain values.
+_PENDING: dict[str, str] = {}
 _ROWS = [pytest.param(row, id=row.name, marks=[pytest.mark.xfail(strict=True, reason=_PENDING[row.name])]
                       if row.name in _PENDING else []) for row in matrix.ROWS]
 
