@@ -12,7 +12,8 @@ Every span carries ``crossbridge.area=profiling``, ``crossbridge.category=perfor
   ``InfluxDB`` ``StorageBackend``): ``backend`` (local, postgres, influxdb), ``events`` (batch size of a
   write), ``links``. A ``False`` return → ERROR ``returned_false`` with CrossBridge's own ERROR log text
   (for example ``Failed to initialize PostgreSQL storage: ... Connection refused``). ``initialize`` is
-  retried under the ``default`` policy; Postgres ``write_events`` only when retried writes are switched on.
+  retried under the ``default`` policy; Postgres ``write_events`` only when retried writes are switched on
+  (``restart`` on the collector's flush thread, ``default`` elsewhere).
   With the psycopg2 instrumentation on, the backend's queries are ``psycopg2`` child spans (statements
   only: the backend's queries are parameterized and parameters are not captured by default).
 - ``profiling.storage.create`` (``StorageFactory.from_config``): ``backend`` requested and created.
@@ -66,7 +67,7 @@ from crossbridge_otel.patching.invokers import AfterCall
 from crossbridge_otel.patching.readers import Prefix, arg, bounded, enum_value, failed_if_false, fields, size
 from crossbridge_otel.patching.targets import Attrs, Failure, Target
 from crossbridge_otel.patching.wrapping import mark_failure
-from crossbridge_otel.retry.invoker import Retry
+from crossbridge_otel.retry.invoker import Retry, Worker
 
 from ._profiling_support import CAPTURE, LINK_EVENTS, ProfilingTarget, contexts, last_error, remembering
 
@@ -259,7 +260,9 @@ def _returned_false(description: str) -> Callable[[Any], Failure]:
 
 
 def _storage(cls: str, kind: str) -> tuple[Target, ...]:
-    write_retry = (Retry("default", write=True),) if kind == "postgres" else ()
+    # Batches ride out a database restart on MetricsCollector's flush thread only ("restart": equal jitter until
+    # 30 s, ended early by shutdown); a write on any other thread (flush() at exit) keeps the short "default".
+    write_retry = (Retry("restart", write=True, worker=Worker("_background_flush")),) if kind == "postgres" else ()
     return (
         Target(_STORAGE, f"{cls}.initialize", "profiling.storage.initialize", call_attributes=_backend(kind),
                outcome=_returned_false(f"{cls}.initialize returned False"),

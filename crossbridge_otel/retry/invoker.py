@@ -4,7 +4,8 @@ Usage in a target table (:class:`Retry` is an invoker type: a value on the row, 
 
     Target("core.profiling.storage", "PostgresStorageBackend.initialize", "profiling.storage.initialize",
            outcome=failed_if_false(), invokers=(Retry("default"),))
-    Target(..., "PostgresStorageBackend.write_events", ..., invokers=(Retry("default", write=True),))
+    Target(..., "PostgresStorageBackend.write_events", ...,
+           invokers=(Retry("restart", write=True, worker=Worker("_background_flush")),))
 
 How a call runs (each row's ``Retry`` builds a fresh ``backoff.on_exception`` loop at patch time):
 
@@ -20,7 +21,12 @@ How a call runs (each row's ``Retry`` builds a fresh ``backoff.on_exception`` lo
    then only when the attempt failed before the server could apply it: it never reached ``commit`` (one
    transaction per batch, rolled back by the server), or the error says the request was never accepted
    (connection refused, HTTP 429/503). A failure at or after commit is reported, never repeated;
-5. each failed attempt adds a ``retry`` event; the span carries ``retry.attempts`` (1 from the start, updated
+5. a row with a ``worker`` waits long only on that worker's thread: a call made inside ``Worker.function``
+   (found up the calling thread's stack, e.g. CrossBridge's ``MetricsCollector._background_flush``) runs under
+   the row's policy, and its wait ends early (one last attempt, then give up) as soon as the worker's
+   ``self.running`` turns false; any other thread (the application's, e.g. ``MetricsCollector.flush`` at
+   shutdown) gets the short ``elsewhere`` policy, so an application thread never waits through a restart;
+6. each failed attempt adds a ``retry`` event; the span carries ``retry.attempts`` (1 from the start, updated
    when retried); giving up returns the last swallowed result or re-raises the last exception object, and the
    engine marks the span ERROR; ``crossbridge.retry.attempts`` counts attempts by outcome.
 
@@ -30,6 +36,7 @@ with :class:`~crossbridge_otel.retry.observed.ObservedRetry` instead: it observe
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -49,10 +56,11 @@ from crossbridge_otel.retry.policies import Policy, capped_delay, policy_named
 from crossbridge_otel.retry.swallowed import Evidence, observe
 from crossbridge_otel.retry.transient import classify, is_database_error
 
-__all__ = ["Retrier", "Retry"]
+__all__ = ["Retrier", "Retry", "Worker"]
 
 _monotonic = time.monotonic
 _local = threading.local()
+_SLICE = 0.1  # how often a worker's wait checks that the worker still runs
 
 
 class _Swallowed(Exception):
@@ -68,36 +76,69 @@ class _Swallowed(Exception):
 class _Call:
     """Per-call state of the slow path (the backoff loop is shared by every call of a target)."""
 
-    __slots__ = ("args", "attempts", "deadline", "evidence", "first", "kwargs", "original", "result", "span")
+    __slots__ = ("alive", "args", "attempts", "deadline", "delay", "evidence", "first", "kwargs", "original",
+                 "policy", "result", "span")
 
     def __init__(self, original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span,
-                 first: BaseException, evidence: Evidence | None, deadline: float) -> None:
+                 first: BaseException, evidence: Evidence | None, policy: Policy,
+                 alive: Callable[[], bool] | None) -> None:
         self.original, self.args, self.kwargs, self.span = original, args, kwargs, span
         self.first: BaseException | None = first
         self.evidence = evidence
-        self.deadline = deadline
+        self.policy = policy
+        self.alive = alive
+        self.deadline = 0.0
+        self.delay = 0.0  # the wait before the next attempt, slept by that attempt
         self.attempts = 1
         self.result: Any = None
+
+
+@dataclass(frozen=True)
+class Worker:
+    """A background loop a retry may wait on: the method named ``function``, found up the calling thread's stack;
+    the wait ends once its ``self.<running>`` turns false (the worker is being stopped)."""
+
+    function: str
+    running: str = "running"
+
+    def find(self) -> Callable[[], bool] | None:
+        """``() -> still running`` when the calling thread is inside the worker, else None (slow path only)."""
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_name == self.function:
+                owner = frame.f_locals.get("self")
+                if owner is not None:
+                    name = self.running
+                    return lambda: bool(getattr(owner, name, False))
+            frame = frame.f_back  # type: ignore[assignment]
+        return None
 
 
 def _current() -> _Call:
     return _local.call  # type: ignore[no-any-return]
 
 
+def _max_tries() -> int:
+    return _current().policy.attempts
+
+
 class Retrier:
     """The retry loop of one target: its policy, budget, write rule, outcome reader and attempt tally."""
 
     def __init__(self, policy: Policy, *, budget: float, write: bool = False,
-                 outcome: Callable[[Any], Failure] | None = None, tally: Tally | None = None) -> None:
+                 outcome: Callable[[Any], Failure] | None = None, tally: Tally | None = None,
+                 worker: Worker | None = None, elsewhere: Policy | None = None) -> None:
         self.policy = policy
         self.budget = budget
         self.write = write
+        self.worker = worker
+        self.elsewhere = elsewhere if elsewhere is not None else policy
         self.outcome = outcome
         self.tally = tally if tally is not None else Tally("", "")
         self.observing = outcome is not None or write
         # A fresh decorator per target: backoff handlers are bound to this loop only.
         self._loop = backoff.on_exception(
-            self._waits, Exception, max_tries=policy.attempts, jitter=None, giveup=self._giveup,
+            self._waits, Exception, max_tries=_max_tries, jitter=None, giveup=self._giveup,
             on_backoff=self._on_backoff, on_giveup=self._on_giveup, on_success=self._on_success,
             logger=None, call=_current,
         )(self._attempt)
@@ -141,7 +182,14 @@ class Retrier:
 
     def _retry(self, original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], span: Span,
                first: BaseException, evidence: Evidence | None, started: float) -> Any:
-        call = _Call(original, args, kwargs, span, first, evidence, started + self.budget)
+        policy, alive = self.policy, None
+        if self.worker is not None:
+            alive = self.worker.find()
+            if alive is None:  # not the worker's thread (the application's): no long wait here
+                policy = self.elsewhere
+        call = _Call(original, args, kwargs, span, first, evidence, policy, alive)
+        budget = self.budget if policy.budget is None else min(self.budget, policy.budget)
+        call.deadline = started + budget
         previous = getattr(_local, "call", None)
         _local.call = call
         try:
@@ -158,6 +206,7 @@ class Retrier:
         if first is not None:  # attempt 1 already ran: hand its failure to the loop
             call.first = None
             raise first
+        self._pause(call)
         if not self.observing:
             call.result = call.original(*call.args, **call.kwargs)
             return
@@ -167,6 +216,23 @@ class Retrier:
         if failure is not None:
             raise _Swallowed(result, failure, evidence)
         call.result = result
+
+    @staticmethod
+    def _pause(call: _Call) -> None:
+        """Sleep the wait before this attempt; a worker's wait ends early when the worker stops running."""
+        delay, call.delay = call.delay, 0.0
+        alive = call.alive
+        if alive is None:
+            if delay > 0:
+                time.sleep(delay)
+            return
+        end = _monotonic() + delay
+        while alive():
+            left = end - _monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, _SLICE))
+        call.deadline = _monotonic()  # the worker is stopping: this attempt is the last
 
     def _failure(self, result: Any) -> Failure:
         # per call of a swallowing target: guard inlined (see crossbridge_otel.patching.wrapping)
@@ -206,10 +272,11 @@ class Retrier:
         while True:
             failed += 1
             cause = exc.evidence.exc if isinstance(exc, _Swallowed) else exc
-            delay = capped_delay(self.policy, failed, classify(cause).retry_after if cause is not None else None)
+            delay = capped_delay(call.policy, failed, classify(cause).retry_after if cause is not None else None)
             if _monotonic() + delay >= call.deadline:
                 return  # the sleep would spend the budget: give up now
-            exc = yield delay
+            call.delay = delay  # slept by the next attempt (see _pause), so a worker's wait can end early
+            exc = yield 0.0
 
     # -- backoff handlers: one ``retry`` event per failed attempt ----------------------------------------
 
@@ -228,13 +295,13 @@ class Retrier:
                 call.span.record_exception(caught, attributes=exception_attributes(caught))
         else:
             exc_for_event = exc
-        record_attempt(call.span, attempt=details["tries"], max_attempts=self.policy.attempts,
+        record_attempt(call.span, attempt=details["tries"], max_attempts=call.policy.attempts,
                        will_retry=will_retry, delay_s=delay, exc=exc_for_event, error=error, message=message)
         next(self.tally.retried if will_retry else self.tally.failed)
 
     @guarded("retry event", None)
     def _on_backoff(self, details: Details) -> None:
-        self._record(details, True, float(details.get("wait", 0.0)))
+        self._record(details, True, details["args"][0].delay)
 
     @guarded("retry event", None)
     def _on_giveup(self, details: Details) -> None:
@@ -248,24 +315,32 @@ class Retrier:
 @dataclass(frozen=True)
 class Retry(InvokerSpec):
     """The row's call retried under the named ``policy``; ``write=True`` marks a non-idempotent write (retried
-    only with ``CROSSBRIDGE_OTEL_RETRY_WRITES=true``, and then only before commit). Last of a row's invokers."""
+    only with ``CROSSBRIDGE_OTEL_RETRY_WRITES=true``, and then only before commit). With a ``worker``, only calls
+    on that worker's thread get ``policy``; others get ``elsewhere``. Last of a row's invokers."""
 
     innermost: ClassVar[bool] = True
     policy: str = "default"
     write: bool = False
+    worker: Worker | None = None
+    elsewhere: str = "default"
 
     def build(self, env: InvokerEnv, inner: Invoker | None) -> Invoker | None:
         settings = env.settings
         if not settings.retry or (self.write and not settings.retry_writes):
             return None
         chosen = policy_named(self.policy, settings.retry_policies)
+        elsewhere = policy_named(self.elsewhere, settings.retry_policies) if self.worker is not None else None
         env.start_attributes["retry.attempts"] = 1
         target = env.target
         retrier = Retrier(chosen, budget=settings.retry_budget, write=self.write, outcome=target.outcome,
-                          tally=tally_for(env.meter, env.area, target.span))
+                          tally=tally_for(env.meter, env.area, target.span), worker=self.worker,
+                          elsewhere=elsewhere)
         return retrier.invoker()
 
     @property
     def label(self) -> str:
-        """How the audit names it: the policy, and whether it is a write."""
-        return f"{self.policy}, writes" if self.write else self.policy
+        """How the audit names it: the policy (and where it applies), and whether it is a write."""
+        policy = self.policy
+        if self.worker is not None:
+            policy = f"{policy} in {self.worker.function}, else {self.elsewhere}"
+        return f"{policy}, writes" if self.write else policy
