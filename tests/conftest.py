@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from crossbridge_target import CROSSBRIDGE_SRC, REPO, SAMPLES, ci, missing_reason
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics import MeterProvider
@@ -23,6 +22,9 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from support.crossbridge_target import CROSSBRIDGE_SRC, REPO, SAMPLES, ci, missing_reason
+
+pytest_plugins = ["support.postgres"]  # postgres_server / postgres_db for every test
 
 if CROSSBRIDGE_SRC is not None and str(CROSSBRIDGE_SRC) not in sys.path:
     sys.path.insert(0, str(CROSSBRIDGE_SRC))

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from crossbridge_target import CROSSBRIDGE_SRC, crossbridge_env
+from support.crossbridge_target import CROSSBRIDGE_SRC, crossbridge_env
 
 __all__ = ["INSTRUMENT", "SUBSET", "SuiteRun", "differences", "run_suite"]
 

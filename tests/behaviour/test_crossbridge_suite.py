@@ -8,8 +8,8 @@ own failures must stay exactly as they are; any test whose outcome changes is a 
 from __future__ import annotations
 
 import pytest
-from otlp_sink import OtlpSink
 from suite_runner import SuiteRun, differences, run_suite
+from support.otlp_sink import OtlpSink
 
 pytestmark = pytest.mark.behaviour
 

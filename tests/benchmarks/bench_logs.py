@@ -32,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
-from crossbridge_target import CROSSBRIDGE_SRC, missing_reason  # noqa: E402
+from support.crossbridge_target import CROSSBRIDGE_SRC, missing_reason  # noqa: E402
 
 if CROSSBRIDGE_SRC is None:
     raise SystemExit(missing_reason())

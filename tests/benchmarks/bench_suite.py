@@ -3,7 +3,7 @@
     bash tests/setup/loopback-only.sh .venv/bin/python tests/benchmarks/bench_suite.py [--rounds N] [--no-profile]
 
 Each round runs the subset SNAPSHOT.md lists (572 tests) once plainly and once instrumented, exporting OTLP/HTTP
-to a real receiver on 127.0.0.1 (tests/otlp_sink.py), each from a fresh copy of the CrossBridge tree; the order
+to a real receiver on 127.0.0.1 (tests/support/otlp_sink.py), each from a fresh copy of the CrossBridge tree; the order
 alternates between rounds so drift on a shared machine falls on both sides. It prints each round's wall times
 and differing tests, then the medians, the ratio with its spread (min-max of the per-round ratios) against the
 goal (<= 1.05x). The runner is tests/behaviour/suite_runner.py, the same one the behaviour test uses.
@@ -33,9 +33,9 @@ TESTS = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(TESTS), str(TESTS / "behaviour")]
 
 import suite_runner  # noqa: E402
-from crossbridge_target import CROSSBRIDGE_SRC  # noqa: E402
-from otlp_sink import OtlpSink  # noqa: E402
 from suite_runner import differences, run_suite  # noqa: E402
+from support.crossbridge_target import CROSSBRIDGE_SRC  # noqa: E402
+from support.otlp_sink import OtlpSink  # noqa: E402
 
 GOAL = 1.05
 PLUGIN = Path(__file__).with_name("suite_profile_plugin.py")

@@ -1,6 +1,6 @@
 """An OTLP/HTTP receiver on 127.0.0.1 that can die in the middle of a request, or hold one (claims tests only).
 
-The idea of tests/otlp_sink.py, cut down and given the two faults the in-flight claims need, on raw sockets so
+The idea of tests/support/otlp_sink.py, cut down and given the two faults the in-flight claims need, on raw sockets so
 the moment of death is exact:
 
 - ``die_on="/v1/traces"``: the first request to that path is read up to half its body, then the collector dies:

@@ -6,7 +6,6 @@ everything exported: span names, attributes, status, events (``exception``, ``re
 from __future__ import annotations
 
 import pytest
-from conftest_pg import postgres_db, postgres_server  # noqa: F401  (fixtures)
 
 from crossbridge_otel import libraries
 from crossbridge_otel.settings import load as load_settings

@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest_pg import postgres_db, postgres_server  # noqa: F401  (fixtures)
 from opentelemetry.trace import StatusCode
 from pgfaults import VICTIM, CommitCutter, Killer, install_stall_triggers
 

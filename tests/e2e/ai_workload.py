@@ -5,7 +5,8 @@ It imports CrossBridge (on ``PYTHONPATH``: ``crossbridge_target.crossbridge_env(
 only, never crossbridge_otel: what it exports comes from the distribution the way a user gets it. The test runs
 the fake Bitbucket and the fake model server and hands them over in the environment: ``https_proxy`` +
 ``REQUESTS_CA_BUNDLE`` route ``https://api.bitbucket.org`` to the fake Bitbucket, ``ANTHROPIC_BASE_URL`` points
-the ``anthropic`` SDK at the fake model. The migration request is the in-memory AI test's (tests/areas/test_ai.py).
+the ``anthropic`` SDK at the fake model. The migration request is the in-memory AI test's
+(tests/instrumentors/test_ai.py).
 
     python ai_workload.py
 
@@ -25,7 +26,7 @@ from opentelemetry.sdk.trace import SpanProcessor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: fake_bitbucket's loopback guard
 
-from fake_bitbucket import loopback_names_only  # noqa: E402
+from support.fake_bitbucket import loopback_names_only  # noqa: E402
 
 MODEL = "claude-3-5-sonnet-20241022"
 

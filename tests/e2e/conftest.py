@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pipeline  # noqa: E402
-from crossbridge_target import ci  # noqa: E402
+from support.crossbridge_target import ci  # noqa: E402
 
 BUILD_TIMEOUT_S = float(os.environ.get("CROSSBRIDGE_PIPELINE_BUILD_TIMEOUT", "3600"))
 GO_MISSING = (

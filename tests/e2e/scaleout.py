@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pipeline  # noqa: E402
-from crossbridge_target import crossbridge_env  # noqa: E402
+from support.crossbridge_target import crossbridge_env  # noqa: E402
 
 DEPLOY = pipeline.REPO_ROOT / "examples" / "deploy"
 AGENT_CONFIG = DEPLOY / "agent.yaml"

@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import fake_bitbucket
-import fake_llm
 import pipeline
 import pytest
-from crossbridge_target import CROSSBRIDGE_SRC, SAMPLES, crossbridge_env
+from support import fake_bitbucket, fake_llm
+from support.crossbridge_target import CROSSBRIDGE_SRC, SAMPLES, crossbridge_env
 
 from crossbridge_otel import genai
 

@@ -30,7 +30,7 @@ from typing import Any
 import pipeline
 import pytest
 import workload as program
-from crossbridge_target import CROSSBRIDGE_SRC, crossbridge_env
+from support.crossbridge_target import CROSSBRIDGE_SRC, crossbridge_env
 
 pytestmark = pytest.mark.pipeline
 

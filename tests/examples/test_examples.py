@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crossbridge_target import CROSSBRIDGE_SRC, REPO
-from otlp_sink import OtlpSink, attributes
+from support.crossbridge_target import CROSSBRIDGE_SRC, REPO
+from support.otlp_sink import OtlpSink, attributes
 
 EXAMPLES = REPO / "examples"
 REQUIREMENTS = EXAMPLES / "crossbridge-requirements.txt"

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crossbridge_target import crossbridge_env
-from otlp_sink import OtlpSink
+from support.crossbridge_target import crossbridge_env
+from support.otlp_sink import OtlpSink
 
 HERE = Path(__file__).resolve().parent
 WORKLOAD = HERE / "workload.py"

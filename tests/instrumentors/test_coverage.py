@@ -11,7 +11,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest_pg import postgres_db, postgres_server  # noqa: F401  (fixtures; pytest_plugins is root-only)
 from opentelemetry.trace import StatusCode
 
 from crossbridge_otel.instrumentors.coverage import CoverageInstrumentor

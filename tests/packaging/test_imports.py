@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 import tomllib
-from crossbridge_target import REPO
+from support.crossbridge_target import REPO
 
 SOURCES = [*sorted((REPO / "crossbridge_otel").rglob("*.py")), *sorted((REPO / "instrumentors").rglob("*.py"))]
 

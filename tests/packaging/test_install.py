@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from crossbridge_target import REPO, ci
 from packaging.version import Version
+from support.crossbridge_target import REPO, ci
 
 WHEELHOUSE = Path(os.environ.get("CROSSBRIDGE_OTEL_WHEELHOUSE", "~/.cache/crossbridge-otel/wheelhouse")).expanduser()
 CORE = ("opentelemetry-api", "opentelemetry-sdk", "opentelemetry-exporter-otlp", "opentelemetry-instrumentation")

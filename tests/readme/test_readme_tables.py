@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from crossbridge_target import REPO, crossbridge_env
+from support.crossbridge_target import REPO, crossbridge_env
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 #: spans that are not rows of a target table: the subprocess layer's child spans and the sidecar API's own span.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Ensure Debian's PostgreSQL server binaries exist (for tests/pgserver.py). Idempotent and quiet:
+# Ensure Debian's PostgreSQL server binaries exist (for tests/support/pgserver.py). Idempotent and quiet:
 # does nothing when initdb is already present in /usr/lib/postgresql/*/bin or on PATH.
 set -eu
 

@@ -1,3 +1,0 @@
-"""Fixtures of the view tests: a real run's local output file and a large synthetic one (see view_support)."""
-
-from view_support import demo_file, large_file  # noqa: F401  (fixtures, requested by name)
