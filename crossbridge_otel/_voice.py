@@ -197,6 +197,14 @@ class _StderrLine(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
+def _expected(record: logging.LogRecord) -> bool:
+    """A record that says nothing about this run: the auto-instrumentation loader skipping a contrib instrumentation
+    whose library is installed at a version it does not support (SQLAlchemy 2.1 beside CrossBridge, at every start).
+    The contrib then does nothing, as documented; the line is kept for DEBUG."""
+    return record.name.startswith("opentelemetry.instrumentation.auto_instrumentation") and \
+        "so nothing can be instrumented" in str(record.msg)
+
+
 class _OncePerLogger(logging.Handler):
     """The SDK's and instrumentations' records: the first WARNING+ of each logger said in one line, all at DEBUG."""
 
@@ -206,7 +214,8 @@ class _OncePerLogger(logging.Handler):
 
     def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
         try:
-            if record.levelno >= logging.WARNING and record.name not in self._said and len(self._said) < 64:
+            if record.levelno >= logging.WARNING and record.name not in self._said and len(self._said) < 64 \
+                    and not _expected(record):
                 self._said.add(record.name)
                 say(logging.WARNING, f"crossbridge-otel: [{record.name}] {one_line(record.getMessage())} "
                                      "(more at DEBUG: OTEL_LOG_LEVEL=debug)")

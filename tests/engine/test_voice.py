@@ -131,6 +131,17 @@ def test_sdk_warnings_are_one_line_per_logger(voice, root_handler):
     assert root_handler.records == []
 
 
+def test_an_unsupported_contrib_library_version_is_not_a_line(voice, root_handler):
+    """The loader's "sqlalchemy only instruments ... nothing can be instrumented" (every start beside CrossBridge's
+    SQLAlchemy 2.1) says nothing about the run: no line; another loader warning still is one."""
+    loader = logging.getLogger("opentelemetry.instrumentation.auto_instrumentation._load")
+    loader.error('sqlalchemy only instruments "sqlalchemy<2.1.0,>=1.0.0", but currently installed version '
+                 '("sqlalchemy 2.1.9") falls outside of that range, so nothing can be instrumented.')
+    assert voice.getvalue() == ""
+    loader.warning("Failed to load instrumentation %s", "somelib")
+    assert voice.getvalue().count("\n") == 1 and root_handler.records == []
+
+
 def test_debug_level_repeats_every_diverted_record(monkeypatch, capsys, root_handler):
     """OTEL_LOG_LEVEL=debug: what our threads logged is said in full, with the library's logger name."""
     monkeypatch.setenv("OTEL_LOG_LEVEL", "debug")
