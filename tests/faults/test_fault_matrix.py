@@ -15,7 +15,8 @@ import pytest
 # Rows that are known not to hold yet, with the reason (a strict xfail each). Empty: the odd-attribute row held once
 # patching/wrapping.py turned numpy scalars, bytes and recursive lists into plain values.
 _PENDING: dict[str, str] = {}
-_ROWS = [pytest.param(row, id=row.name, marks=[pytest.mark.xfail(strict=True, raises=AssertionError, reason=_PENDING[row.name])]
+_ROWS = [pytest.param(row, id=row.name, marks=[pytest.mark.xfail(
+    strict=True, raises=AssertionError, reason=_PENDING[row.name])]
                       if row.name in _PENDING else []) for row in matrix.ROWS]
 
 
