@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from struct import Struct
 from typing import Any
 
-from opentelemetry.exporter.otlp.proto.common._internal import _encode_value
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
 from opentelemetry.exporter.otlp.proto.http._common import RequestPayloadTooLargeError, _is_request_too_large
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -64,8 +63,12 @@ def _field(tag: bytes, payload: bytes) -> bytes:
     return tag + (_SMALL[n] if n < 128 else _varint(n)) + payload
 
 
+class _Unusual(Exception):
+    """A value the fast path does not encode (bytes, a dict, an int beyond int64): the SDK's encoder takes the batch."""
+
+
 def _value(value: Any) -> bytes:
-    """An AnyValue message's bytes, as the SDK's ``_encode_value`` would serialise it."""
+    """An AnyValue message's bytes, as the SDK's encoder would serialise it."""
     cls = type(value)
     if cls is str:
         return _field(b"\x0a", value.encode())
@@ -77,7 +80,9 @@ def _value(value: Any) -> bytes:
         return b"\x21" + _double(value)
     if cls is tuple or cls is list:
         return _field(b"\x2a", b"".join([_field(b"\x0a", _value(item)) for item in value]))
-    return bytes(_encode_value(value).SerializePartialToString())  # the SDK's own (and its errors)
+    # The SDK's value encoder lives in a private module; rather than import it, the whole batch goes to its public
+    # encode_spans (values from our wrappers are plain, so this is the rare path).
+    raise _Unusual(cls.__name__)
 
 
 def _attributes(tag: bytes, attributes: Any) -> list[bytes]:
@@ -88,6 +93,8 @@ def _attributes(tag: bytes, attributes: Any) -> list[bytes]:
     for key, value in attributes.items():
         try:
             out.append(_field(tag, _field(b"\x0a", key.encode()) + _field(b"\x12", _value(value))))
+        except _Unusual:
+            raise
         except Exception as error:
             _sdk_logger.exception("Failed to encode key %s: %s", key, error)
     return out

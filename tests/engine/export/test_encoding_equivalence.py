@@ -95,3 +95,16 @@ def test_out_of_range_int_is_skipped_like_the_sdk():
     odd = [s for rs in ours.resource_spans for ss in rs.scope_spans for s in ss.spans if s.name == "odd values"]
     keys = {kv.key for kv in odd[0].attributes}
     assert "huge" not in keys and "big" in keys
+
+
+def test_the_fast_path_alone_equals_the_sdk_encoder(monkeypatch):
+    """Without the out-of-range int (which hands a batch to the SDK's encoder), our own wire-format writer encodes
+    the whole varied batch, and it decodes equal to the SDK's request: the fallback cannot hide a mistake here."""
+    from crossbridge_otel.export import encoding
+
+    monkeypatch.setitem(ODD_VALUES, "huge", 7)
+    first = Resource.create({"service.name": "svc", "r.i": 1, "r.l": ["a"]})
+    second = Resource({"service.name": "other"}, schema_url="https://example/resource")
+    batch = _spans([first, second]) + _spans([Resource({"service.name": "svc", "r.i": 1, "r.l": ["a"]})])
+    ours = ExportTraceServiceRequest.FromString(encoding._encode(batch))  # no fallback: an error would raise
+    assert ours == sdk_encode_spans(batch)
