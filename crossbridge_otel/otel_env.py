@@ -80,11 +80,16 @@ def _exporters(env: Mapping[str, str]) -> list[str]:
     return problems
 
 
+def _otlp_settings(env: Mapping[str, str], setting: str) -> list[tuple[str, str]]:
+    """``OTEL_EXPORTER_OTLP_<SETTING>`` and its per-signal forms that are set: (name, stripped value)."""
+    names = (f"OTEL_EXPORTER_OTLP_{setting}", *(f"OTEL_EXPORTER_OTLP_{s.upper()}_{setting}" for s in SIGNALS))
+    return [(name, env[name].strip()) for name in names if env.get(name, "").strip()]
+
+
 def _protocols(env: Mapping[str, str]) -> list[str]:
     problems = []
-    for name in ("OTEL_EXPORTER_OTLP_PROTOCOL", *(f"OTEL_EXPORTER_OTLP_{s.upper()}_PROTOCOL" for s in SIGNALS)):
-        value = env.get(name, "").strip()
-        if not value or value in PROTOCOLS:
+    for name, value in _otlp_settings(env, "PROTOCOL"):
+        if value in PROTOCOLS:
             continue
         if value == "http/json":
             why = "is not spoken by the Python OTLP exporters;"
@@ -96,9 +101,8 @@ def _protocols(env: Mapping[str, str]) -> list[str]:
 
 def _endpoints(env: Mapping[str, str]) -> list[str]:
     problems = []
-    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", *(f"OTEL_EXPORTER_OTLP_{s.upper()}_ENDPOINT" for s in SIGNALS)):
-        value = env.get(name, "").strip()
-        if value and not value.lower().startswith(("http://", "https://")):
+    for name, value in _otlp_settings(env, "ENDPOINT"):
+        if not value.lower().startswith(("http://", "https://")):
             problems.append(
                 f"{name}={value!r} has no http:// or https:// scheme; the OTLP exporters need one "
                 f"(e.g. http://{value})."

@@ -68,3 +68,43 @@ def test_exit_summary_of_a_real_run_draws_the_tree(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "crossbridge-otel: 2 spans in 1 trace(s)" in done.stderr
     assert "\n  - outer  " in done.stderr and "\n    - inner  " in done.stderr
+
+
+def _ai_run(tracer) -> None:
+    """A skill step (carrying the sum of its calls) with two model calls under it."""
+    with tracer.start_as_current_span("ai.skill.translate", attributes={"crossbridge.ai.cost_usd": 0.375}):
+        for cost in (0.25, 0.125):
+            with tracer.start_as_current_span("chat m", attributes={"gen_ai.operation.name": "chat",
+                                                                     "crossbridge.ai.cost_usd": cost}):
+                pass
+
+
+def test_exit_summary_carries_the_runs_ai_cost_counting_model_calls_only():
+    """The model calls' costs add up once: the step above them carries their sum and is not added again."""
+    provider, summary = _provider()
+    _ai_run(provider.get_tracer("t"))
+    assert "AI: 2 model call(s), estimated cost $0.375000 (USD" in summary.render()
+
+
+def test_show_headline_and_report_carry_the_ai_cost(tmp_path):
+    """show's headline and the HTML report total the same cost from a local output file."""
+    from opentelemetry.sdk.resources import Resource
+
+    from crossbridge_otel.export.localfile import JsonLinesExporter
+    from crossbridge_otel.view.html import render_html
+    from crossbridge_otel.view.read import load
+    from crossbridge_otel.view.stats import totals
+    from crossbridge_otel.view.terminal import headline
+
+    path = tmp_path / "t.jsonl"
+    provider = TracerProvider(resource=Resource.create({"service.name": "s"}))
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    provider.add_span_processor(SimpleSpanProcessor(JsonLinesExporter(str(path), "traces")))  # type: ignore[arg-type]
+    _ai_run(provider.get_tracer("t"))
+    provider.shutdown()
+    telemetry = load(path)
+    numbers = totals(telemetry)
+    assert (numbers.model_calls, numbers.cost_usd) == (2, 0.375)
+    assert "AI: 2 model call(s), estimated cost $0.375000" in headline(numbers, "t.jsonl")
+    assert "$0.375000" in render_html(telemetry)
