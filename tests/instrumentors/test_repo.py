@@ -12,7 +12,7 @@ import types
 import pytest
 import requests
 from opentelemetry.trace import SpanKind, StatusCode
-from support.fake_bitbucket import LOOPBACK, PREFIX, SERVER_PREFIX, loopback_names_only, serve
+from support.fake_bitbucket import PREFIX, SERVER_PREFIX, bitbucket  # noqa: F401  (bitbucket: a fixture)
 from support.spans import children, retry_events
 
 from crossbridge_otel import libraries
@@ -34,14 +34,6 @@ def http(telemetry):
     libraries.uninstrument(done)
 
 
-@pytest.fixture
-def bitbucket(monkeypatch):
-    """The fake Bitbucket, with https://api.bitbucket.org routed to it; no name but loopback may be resolved."""
-    with serve() as (_, state), loopback_names_only() as asked:
-        for name, value in state.routing_env.items():
-            monkeypatch.setenv(name, value)
-        yield state
-    assert set(asked) <= LOOPBACK, f"resolved names other than loopback: {set(asked) - LOOPBACK}"
 
 
 @pytest.fixture

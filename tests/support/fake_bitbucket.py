@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import pytest
+
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 HOST = "api.bitbucket.org"
 PREFIX = "/2.0/repositories/acme/demo"
@@ -278,3 +280,13 @@ def loopback_names_only() -> Iterator[list[str]]:
         yield asked
     finally:
         socket.getaddrinfo = real
+
+
+@pytest.fixture
+def bitbucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The fake Bitbucket, with https://api.bitbucket.org routed to it; no name but loopback may be resolved."""
+    with serve() as (_, state), loopback_names_only() as asked:
+        for name, value in state.routing_env.items():
+            monkeypatch.setenv(name, value)
+        yield state
+    assert set(asked) <= LOOPBACK, f"resolved names other than loopback: {set(asked) - LOOPBACK}"

@@ -12,7 +12,7 @@ import socket
 import pytest
 import requests
 from opentelemetry.trace import StatusCode
-from support.fake_bitbucket import LOOPBACK, PREFIX, loopback_names_only, serve
+from support.fake_bitbucket import PREFIX, bitbucket  # noqa: F401  (bitbucket: a fixture)
 from support.retry import attempts_by_outcome, retry_events
 
 from crossbridge_otel.instrumentors.repo import RepoInstrumentor
@@ -21,14 +21,6 @@ READ_FILE = next(t for t in RepoInstrumentor.targets if t.qualname == "Bitbucket
 README = f"{PREFIX}/src/main/README.md"
 
 
-@pytest.fixture
-def bitbucket(monkeypatch):
-    """The fake Bitbucket with https://api.bitbucket.org routed to it."""
-    with serve() as (_, state), loopback_names_only() as asked:
-        for name, value in state.routing_env.items():
-            monkeypatch.setenv(name, value)
-        yield state
-    assert set(asked) <= LOOPBACK, f"resolved names other than loopback: {set(asked) - LOOPBACK}"
 
 
 def _read(path: str = "README.md"):
