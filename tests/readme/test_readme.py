@@ -24,3 +24,20 @@ def test_the_two_commands_exist_and_ci_runs_the_test_command():
     assert "`bash examples/run-demo.sh`" in README and "`bash tests/run.sh`" in README
     assert (REPO / "examples" / "run-demo.sh").is_file() and (REPO / "tests" / "run.sh").is_file()
     assert "tests/run.sh" in (REPO / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_every_area_entry_point_is_in_the_turning_off_table():
+    """Each crossbridge_* instrumentor entry point has a row in "Turning areas off" (crossbridge_cli was missing)."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    points = project["entry-points"]["opentelemetry_instrumentor"]
+    start = README.index("## Turning areas off")
+    section = README[start:README.index("\n## ", start + 1)]
+    missing = [name for name in points if f"| `{name}` |" not in section]
+    assert missing == []
+
+
+def test_the_readme_stands_alone():
+    """No reference to files outside the repository (the TARGETS map CrossBridge's snapshot ships, section marks)."""
+    assert "TARGETS" not in README and "§" not in README
