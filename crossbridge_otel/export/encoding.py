@@ -24,7 +24,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 __all__ = ["FastOTLPSpanExporter", "encode_spans"]
 
@@ -105,28 +105,99 @@ def _flags(parent: Any) -> bytes:
     return _fixed32(flags)
 
 
+# The fixed-size head of a Span message in one pack: trace_id (field 1, 16 bytes, as two big-endian halves) and
+# span_id (field 2); the tags are written as big-endian 16-bit numbers so their bytes come out in wire order.
+_ids = Struct(">HQQHQ").pack
+_parent_id = Struct(">HQ").pack  # parent_span_id (field 4)
+_times = Struct("<BQBQ").pack  # start_time_unix_nano (field 7) and end_time_unix_nano (field 8), fixed64
+_LOW64 = 0xFFFFFFFFFFFFFFFF
+_LOCAL_FLAGS = b"\x85\x01" + _fixed32(_HAS_IS_REMOTE)  # Span.flags (field 16) of a root or local-parent span
+_REMOTE_FLAGS = b"\x85\x01" + _fixed32(_HAS_IS_REMOTE | _IS_REMOTE)
+_UNSET_STATUS = b"\x7a\x00"  # an empty Status message: code UNSET, no description
+
+# Encoded pieces that repeat from span to span (span names; attributes with a str, int or bool value), keyed by what
+# fully determines their bytes (the value's type too: True == 1 but encodes differently). Floats are never keyed
+# (-0.0 == 0.0, NaN != NaN). Bounded: cleared when full; long strings are not kept. A race between worker threads can
+# only lose an entry, never store a wrong one (an entry's bytes depend on its key alone).
+_CACHE_LIMIT = 4096
+_CACHED_TEXT = 256
+_names: dict[str, bytes] = {}
+_key_values: dict[tuple[str, type, Any], bytes] = {}
+
+
+def _name(name: str) -> bytes:
+    encoded = _names.get(name)
+    if encoded is None:
+        encoded = _field(b"\x2a", name.encode())
+        if len(name) <= _CACHED_TEXT:
+            if len(_names) >= _CACHE_LIMIT:
+                _names.clear()
+            _names[name] = encoded
+    return encoded
+
+
+def _span_attributes(attributes: Any) -> list[bytes]:
+    """The span's attributes as Span.attributes (field 9) fields; :func:`_attributes` with a cache in front."""
+    out = []
+    cache = _key_values
+    # a dict copy (BoundedAttributes.copy, behind the read-only view) iterates in C; items() on the view would call
+    # back into Python for every key
+    for key, value in attributes.copy().items():
+        cls = type(value)
+        if cls is str or cls is int or cls is bool:
+            cache_key = (key, cls, value)
+            encoded = cache.get(cache_key)
+            if encoded is None:
+                found = _attributes(b"\x4a", {key: value})  # (raises _Unusual beyond int64; logs a bad key)
+                if not found:
+                    continue
+                encoded = found[0]
+                if cls is not str or len(value) <= _CACHED_TEXT:
+                    if len(cache) >= _CACHE_LIMIT:
+                        cache.clear()
+                    cache[cache_key] = encoded
+            out.append(encoded)
+        elif cls is float and type(key) is str:
+            # a KeyValue of a double: key, then value (AnyValue with double_value, field 4: 9 bytes)
+            payload = _field(b"\x0a", key.encode()) + b"\x12\x09\x21" + _double(value)
+            out.append(_field(b"\x4a", payload))
+        else:
+            out += _attributes(b"\x4a", {key: value})
+    return out
+
+
 def _span(span: ReadableSpan) -> bytes:
-    context: Any = span.get_span_context()
+    context: Any = span.context
     parent = span.parent
-    out = [b"\x0a\x10", context.trace_id.to_bytes(16, "big"), b"\x12\x08", context.span_id.to_bytes(8, "big")]
+    trace_id = context.trace_id
+    out = [_ids(0x0A10, trace_id >> 64, trace_id & _LOW64, 0x1208, context.span_id)]
     trace_state = context.trace_state
-    if trace_state is not None:
+    if trace_state:
         text = ",".join([f"{key}={value}" for key, value in trace_state.items()])
         if text:
             out.append(_field(b"\x1a", text.encode()))
     if parent:
-        out += (b"\x22\x08", parent.span_id.to_bytes(8, "big"))
-    if span.name:
-        out.append(_field(b"\x2a", span.name.encode()))
-    out.append(_KIND[span.kind])
-    if span.start_time:
-        out += (b"\x39", _fixed64(span.start_time))
-    if span.end_time:
-        out += (b"\x41", _fixed64(span.end_time))
-    out += _attributes(b"\x4a", span.attributes)
+        out.append(_parent_id(0x2208, parent.span_id))
+    name = span.name
+    if name:
+        out.append(_name(name))
+    kind = span.kind
+    out.append(b"\x30\x01" if kind is SpanKind.INTERNAL else _KIND[kind])
+    start, end = span.start_time, span.end_time
+    if start and end:
+        out.append(_times(0x39, start, 0x41, end))
+    else:
+        if start:
+            out += (b"\x39", _fixed64(start))
+        if end:
+            out += (b"\x41", _fixed64(end))
+    attributes = span.attributes
+    if attributes:
+        out += _span_attributes(attributes)
     if span.dropped_attributes:
         out += (b"\x50", _varint(span.dropped_attributes))
-    for event in span.events:
+    events = span.events
+    for event in events:
         parts = [b"\x09", _fixed64(event.timestamp)] if event.timestamp else []
         if event.name:
             parts.append(_field(b"\x12", event.name.encode()))
@@ -134,9 +205,10 @@ def _span(span: ReadableSpan) -> bytes:
         if event.dropped_attributes:
             parts += (b"\x20", _varint(event.dropped_attributes))
         out.append(_field(b"\x5a", b"".join(parts)))
-    if span.dropped_events:
+    if events and span.dropped_events:
         out += (b"\x60", _varint(span.dropped_events))
-    for link in span.links:
+    links = span.links
+    for link in links:
         parts = [b"\x0a\x10", link.context.trace_id.to_bytes(16, "big"),
                  b"\x12\x08", link.context.span_id.to_bytes(8, "big")]
         parts += _attributes(b"\x22", link.attributes)
@@ -144,17 +216,22 @@ def _span(span: ReadableSpan) -> bytes:
             parts += (b"\x28", _varint(link.dropped_attributes))
         parts += (b"\x35", _flags(link.context))
         out.append(_field(b"\x6a", b"".join(parts)))
-    if span.dropped_links:
+    if links and span.dropped_links:
         out += (b"\x70", _varint(span.dropped_links))
     status = span.status
     if status is not None:
-        parts = []
-        if status.description:
-            parts.append(_field(b"\x12", status.description.encode()))
-        if status.status_code.value:
-            parts += (b"\x18", _varint(status.status_code.value))
-        out.append(_field(b"\x7a", b"".join(parts)))
-    out += (b"\x85\x01", _flags(parent))
+        description = status.description
+        code = status.status_code
+        if not description and code is StatusCode.UNSET:
+            out.append(_UNSET_STATUS)
+        else:
+            parts = []
+            if description:
+                parts.append(_field(b"\x12", description.encode()))
+            if code.value:
+                parts += (b"\x18", _varint(code.value))
+            out.append(_field(b"\x7a", b"".join(parts)))
+    out.append(_REMOTE_FLAGS if parent and parent.is_remote else _LOCAL_FLAGS)
     return _field(b"\x12", b"".join(out))  # as ScopeSpans.spans (field 2)
 
 
@@ -200,14 +277,18 @@ def _encode(spans: Sequence[ReadableSpan]) -> bytes:
     # compare each distinct resource/scope object once per batch, not once per span.
     groups: dict[Any, dict[Any, list[bytes]]] = {}
     by_identity: dict[tuple[int, int], list[bytes]] = {}
+    last: tuple[Any, Any] = (None, None)
+    encoded: list[bytes] = []
     for span in spans:
         resource = span.resource
         scope = span.instrumentation_scope or None
-        key = (id(resource), id(scope))
-        encoded = by_identity.get(key)
-        if encoded is None:
-            encoded = groups.setdefault(resource, {}).setdefault(scope, [])
-            by_identity[key] = encoded
+        if resource is not last[0] or scope is not last[1] or not by_identity:  # (a batch is mostly one run)
+            key = (id(resource), id(scope))
+            found = by_identity.get(key)
+            if found is None:
+                found = groups.setdefault(resource, {}).setdefault(scope, [])
+                by_identity[key] = found
+            encoded, last = found, (resource, scope)
         encoded.append(_span(span))
     request = []
     for resource, scopes in groups.items():

@@ -108,3 +108,21 @@ def test_the_fast_path_alone_equals_the_sdk_encoder(monkeypatch):
     batch = _spans([first, second]) + _spans([Resource({"service.name": "svc", "r.i": 1, "r.l": ["a"]})])
     ours = ExportTraceServiceRequest.FromString(encoding._encode(batch))  # no fallback: an error would raise
     assert ours == sdk_encode_spans(batch)
+
+
+def test_cached_attributes_keep_each_values_type():
+    """A key seen with 1, then True, 1.0, -0.0 and "1" (equal values, other types) encodes each as the SDK does."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource({"k": "v"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("cache")
+    for value in (1, True, 1.0, 0.0, -0.0, "1", 1, True):
+        with tracer.start_as_current_span("same name", attributes={"k": value}):
+            pass
+    batch = exporter.get_finished_spans()
+    ours = ExportTraceServiceRequest.FromString(encode_spans(batch))
+    assert ours == sdk_encode_spans(batch)
+    values = [s.attributes[0].value for s in ours.resource_spans[0].scope_spans[0].spans]
+    assert [v.WhichOneof("value") for v in values] == ["int_value", "bool_value", "double_value", "double_value",
+                                                       "double_value", "string_value", "int_value", "bool_value"]
+    assert str(values[4].double_value) == "-0.0"
