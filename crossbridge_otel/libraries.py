@@ -25,6 +25,9 @@ Configuration added here (:func:`instrument_kwargs`, passed by the distro to eac
   top of contrib's own URL redaction.
 - ``psycopg2``: SQL parameter values are captured only with ``CROSSBRIDGE_OTEL_CAPTURE_SQL_PARAMETERS=true``
   (``sqlite3`` never captures them; statement text is the contrib default, ``db.statement``).
+- ``psycopg2`` / ``sqlite3`` (the contrib DB-API integration): :func:`redact` runs over the captured parameters,
+  and over a statement that holds a quoted literal (the only place a secret can sit in SQL text), on the live
+  span before the query runs, so no processor or exporter ever sees them raw (:func:`_redact_sql_spans`).
 - Header capture stays off (contrib default); if a user turns it on with
   ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_*``, :data:`ENV_DEFAULTS` makes the sanitizer mask
   credential headers (``Authorization``, cookies, keys, tokens).
@@ -40,10 +43,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry.trace import Span
+from opentelemetry.trace import Span, get_current_span
 
 from crossbridge_otel._guard import report_failure
-from crossbridge_otel.redaction import redact
+from crossbridge_otel.redaction import MASK, redact
 
 __all__ = ["ENV_DEFAULTS", "LIBRARIES", "Library", "instrument", "instrument_kwargs", "uninstrument"]
 
@@ -118,8 +121,97 @@ def instrument_kwargs(name: str) -> dict[str, Any]:
     if name == "psycopg2":  # the sqlite3 instrumentation has no parameter capture at all
         from crossbridge_otel.settings import load as load_settings
 
-        return {"capture_parameters": load_settings(warn=False).capture_sql_parameters}
+        # Fail closed: capture only where the captured values can be redacted (see _redact_sql_spans).
+        capture = load_settings(warn=False).capture_sql_parameters and _sql_redaction_possible()
+        return {"capture_parameters": capture}
     return {}
+
+
+_SQL_PARAMETER_KEYS = ("db.statement.parameters",)
+_SQL_TEXT_KEYS = ("db.statement", "db.query.text")  # the contrib's old and new database conventions
+_TRACED_EXECUTIONS = ("traced_execution", "traced_execution_async")
+
+
+def _redact_sql_attributes(span: Any) -> None:
+    attributes: Mapping[str, Any] = getattr(span, "attributes", None) or {}
+    for key in _SQL_PARAMETER_KEYS:
+        value = attributes.get(key)
+        if isinstance(value, str):
+            span.set_attribute(key, redact(value))
+    for key in _SQL_TEXT_KEYS:
+        value = attributes.get(key)
+        # A secret in SQL text is a quoted literal; a statement without one (placeholders) is not scanned: redact()
+        # costs tens of microseconds, more than the sqlite3 query it would describe.
+        if isinstance(value, str) and ("'" in value or "$$" in value):
+            clean = redact(value)
+            if clean != value:
+                span.set_attribute(key, clean)
+
+
+def _redact_current_sql_span() -> None:
+    span = get_current_span()
+    if not span.is_recording():
+        return
+    try:
+        _redact_sql_attributes(span)
+    except Exception as exc:
+        attributes: Mapping[str, Any] = getattr(span, "attributes", None) or {}
+        for key in _SQL_PARAMETER_KEYS:
+            if key in attributes:
+                span.set_attribute(key, MASK)  # fail closed: parameters we could not redact are not exported
+        report_failure("SQL redaction", exc)
+
+
+def _sql_redaction_possible() -> bool:
+    try:
+        dbapi: Any = importlib.import_module("opentelemetry.instrumentation.dbapi")
+    except ImportError:
+        return False
+    return callable(getattr(getattr(dbapi, "CursorTracer", None), "traced_execution", None))
+
+
+_sql_users: list[Callable[[], None]] = []  # one entry per instrumentation relying on the patch below
+
+
+def _redact_sql_spans() -> Callable[[], None]:
+    """Redact the DB-API integration's span attributes while its span still records.
+
+    The contrib integration (used by psycopg2 and sqlite3) has no hook: it starts the span, sets ``db.statement``
+    (and ``db.statement.parameters`` when capturing), then calls the query method inside the span. That call is
+    where we redact, by handing ``CursorTracer.traced_execution`` (a public method) a query method that first
+    redacts the current span. After the span ends its attributes are immutable, so this is the last moment.
+    The patch is shared by psycopg2 and sqlite3; the last one uninstrumented removes it.
+    """
+    dbapi: Any = importlib.import_module("opentelemetry.instrumentation.dbapi")
+    tracer_cls = dbapi.CursorTracer
+    if not _sql_users:
+        for name in _TRACED_EXECUTIONS:
+            original = getattr(tracer_cls, name, None)
+            if original is not None:
+                setattr(tracer_cls, name, _redacting(original))
+
+    def restore() -> None:
+        _sql_users.remove(restore)
+        if not _sql_users:
+            for name in _TRACED_EXECUTIONS:
+                patched = tracer_cls.__dict__.get(name)
+                if patched is not None and hasattr(patched, "__wrapped__"):
+                    setattr(tracer_cls, name, patched.__wrapped__)
+
+    _sql_users.append(restore)
+    return restore
+
+
+def _redacting(original: Callable[..., Any]) -> Callable[..., Any]:
+    def traced_execution(self: Any, cursor: Any, query_method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        def query(*query_args: Any, **query_kwargs: Any) -> Any:
+            _redact_current_sql_span()
+            return query_method(*query_args, **query_kwargs)  # (a coroutine for the async variant: returned as is)
+
+        return original(self, cursor, query, *args, **kwargs)
+
+    traced_execution.__wrapped__ = original  # type: ignore[attr-defined]
+    return traced_execution
 
 
 _restores: dict[str, Callable[[], None]] = {}
@@ -162,7 +254,19 @@ def _trace_sqlite_shortcuts() -> Callable[[], None]:
     return restore
 
 
-_AFTER_INSTRUMENT: dict[str, Callable[[], Callable[[], None]]] = {"sqlite3": _trace_sqlite_shortcuts}
+def _sqlite_additions() -> Callable[[], None]:
+    restores = [_trace_sqlite_shortcuts(), _redact_sql_spans()]
+
+    def restore() -> None:
+        for undo in restores:
+            undo()
+
+    return restore
+
+
+_AFTER_INSTRUMENT: dict[str, Callable[[], Callable[[], None]]] = {
+    "sqlite3": _sqlite_additions, "psycopg2": _redact_sql_spans,
+}
 
 
 def after_instrument(name: str) -> None:

@@ -3,8 +3,8 @@
 Covers connection strings and URLs (``scheme://user:secret@host``), ``key=value`` / ``key: value`` pairs
 whose key looks like a credential (password, token, secret, api key, authorization, ...), command-line
 flags (``--password x``, ``--token=x``, ``-p x`` after ``psql``-style tools is not guessed), HTTP
-``Authorization`` headers and bearer tokens. The replacement is ``***``; structure is kept so a reader
-still sees what the string was.
+``Authorization`` headers and bearer tokens, SQL password literals (``PASSWORD '...'``, ``IDENTIFIED BY '...'``).
+The replacement is ``***``; structure is kept so a reader still sees what the string was.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ _PAIR = re.compile(
 )
 _FLAG = re.compile(rf"(?P<flag>--?[\w\-]*{_KEY})(?P<sep>=|\s+)(?P<value>[^\s]+)", re.IGNORECASE)
 _BEARER = re.compile(r"\b(?P<scheme>Bearer|Basic|Token)\s+(?P<value>[A-Za-z0-9\-._~+/]+=*)", re.IGNORECASE)
+_SQL_PASSWORD = re.compile(r"(?P<keyword>\b(?:PASSWORD|IDENTIFIED\s+BY)\s+)'(?:[^']|'')*'", re.IGNORECASE)
 _SECRET_KEY = re.compile(_KEY, re.IGNORECASE)
 
 
@@ -44,6 +45,7 @@ def redact(text: str) -> str:
     text = _URL_USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
     text = _BEARER.sub(lambda m: f"{m['scheme']} {MASK}", text)
     text = _FLAG.sub(lambda m: f"{m['flag']}{m['sep']}{MASK}", text)
+    text = _SQL_PASSWORD.sub(lambda m: f"{m['keyword']}'{MASK}'", text)
     return _PAIR.sub(lambda m: f"{m['key']}{m['sep']}{m['quote']}{MASK}", text)
 
 

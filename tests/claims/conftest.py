@@ -6,6 +6,8 @@ a module attribute, never an edit of the file), to show that the tests below go 
 - ``attempts_redact``: ``retry`` events' ``exception.message`` no longer redacted (retry/attempts.py);
 - ``invoker_redact``: the retry layer's final ``exception`` event no longer redacted (retry/invoker.py);
 - ``commit_check``: the "did this attempt reach commit?" evidence always says no (retry/swallowed.py);
+- ``sql_redact``: the DB-API spans' captured parameters and statements no longer redacted (libraries.py);
+- ``sql_password_rule``: redaction's SQL ``PASSWORD '...'`` rule matches nothing (redaction.py);
 - ``uncounted_drops``, ``fork_relabel``, ``fork_keeps_queue``: applied inside the instrumented child of
   test_inflight_claims.py (tests/claims/inflight_workload.py): nothing dropped counted, a forked
   child keeping the parent's resource, a forked child re-sending what the parent had queued.
@@ -14,6 +16,7 @@ a module attribute, never an edit of the file), to show that the tests below go 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -51,6 +54,14 @@ def _apply(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(invoker, "redact", _identity)
     elif name == "commit_check":
         _break_commit_check(monkeypatch)
+    elif name == "sql_redact":
+        from crossbridge_otel import libraries
+
+        monkeypatch.setattr(libraries, "redact", _identity)
+    elif name == "sql_password_rule":
+        from crossbridge_otel import redaction
+
+        monkeypatch.setattr(redaction, "_SQL_PASSWORD", re.compile(r"(?!)"))
     elif name in _IN_CHILD:
         pass  # the environment variable reaches the child, which breaks itself
     else:
