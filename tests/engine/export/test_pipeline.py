@@ -27,7 +27,14 @@ for i in range({SPANS}):
 log = get_logger("exit-probe")
 for i in range({LOGS}):
     log.emit(body="record %d" % i)
-time.sleep(0.3)  # let the export worker start its first, doomed attempt
+from crossbridge_otel.configurator import active_pipeline
+pipeline = active_pipeline()  # None in the plain run
+queues = (*pipeline.span_queues, *pipeline.log_queues) if pipeline is not None else ()
+deadline = time.monotonic() + 30  # bounds a failure only
+# every export worker's first, doomed attempt has begun (in flight, or already failed and counted)
+while not all(q._in_flight or q.dropped for q in queues):
+    assert time.monotonic() < deadline, "no export attempt began"
+    time.sleep(0.01)
 print("END", repr(time.time()), flush=True)
 """
 

@@ -11,7 +11,9 @@ from crossbridge_otel.export.queue import ExportQueue
 FORK_DURING_BUILD = """
 import os, pathlib, sys, tempfile, threading, time
 folder = tempfile.mkdtemp()
-pathlib.Path(folder, "slow_exporter_module.py").write_text("import time\\ntime.sleep(0.6)\\n")
+# the module says when its import has begun (its import lock is held from then), then imports slowly
+pathlib.Path(folder, "slow_exporter_module.py").write_text(
+    "import __main__, time\\n__main__.importing.set()\\ntime.sleep(0.6)\\n")
 sys.path.insert(0, folder)
 from crossbridge_otel.export.queue import ExportQueue
 
@@ -25,9 +27,10 @@ def build():
     import slow_exporter_module  # the worker holds this module's import lock for 0.6 s
     return Exporter()
 
+importing = threading.Event()
 queue = ExportQueue("traces:test", build, schedule_delay=0.01)
 queue.put("parent item")
-time.sleep(0.2)  # the worker is inside the import now
+assert importing.wait(30)  # the worker is inside the import now
 pid = os.fork()
 if pid == 0:
     # another thread first: the child's worker must not reuse the dead worker's thread id (which would make the
@@ -113,11 +116,12 @@ def test_an_export_given_up_at_exit_keeps_what_it_said_as_the_reason():
 
     from crossbridge_otel import _voice
 
-    release = threading.Event()
+    release, retrying = threading.Event(), threading.Event()
 
     class Retrying:
         def export(self, items):
             logging.getLogger("opentelemetry.exporter.test").warning("Transient error Connection refused, retrying")
+            retrying.set()
             release.wait(5)  # the SDK's backoff sleep
             return Result("FAILURE")
 
@@ -125,7 +129,7 @@ def test_an_export_given_up_at_exit_keeps_what_it_said_as_the_reason():
     try:
         queue = ExportQueue("traces:test", Retrying, schedule_delay=0.01)
         queue.put("a")
-        time.sleep(0.2)
+        assert retrying.wait(10)  # the worker is in its export's backoff
         queue.shutdown(time.monotonic() + 0.2)
     finally:
         release.set()
