@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import types
 import uuid
 
 import pytest
@@ -13,6 +14,7 @@ from opentelemetry.trace import StatusCode
 from support.postgres import postgres_db, postgres_server  # noqa: F401  (fixtures)
 from support.retry import retry_events
 
+from crossbridge_otel.retry import invoker
 from crossbridge_otel.retry.policies import OWN_POLICIES, capped_delay, policy_named
 from crossbridge_otel.settings import load as load_settings
 
@@ -50,6 +52,36 @@ def sleeps(monkeypatch):
     monkeypatch.setattr(time, "sleep", sleep)
     sleep.first = first  # type: ignore[attr-defined]
     return sleep, seen
+
+
+class FakeClock:
+    """The retry layer's clock and sleep (``invoker._monotonic``, ``invoker.time.sleep``): a sleep advances the clock
+    by its seconds and takes no real time; ``hold`` (when set) runs first, on the sleeping thread."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.seen: list[tuple[threading.Thread, float]] = []
+        self.first = threading.Event()
+        self.hold = None
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.seen.append((threading.current_thread(), seconds))
+        self.first.set()
+        if self.hold is not None:
+            self.hold()
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The retry invoker's waits on a :class:`FakeClock`: what it would wait is recorded, not slept."""
+    fake = FakeClock()
+    monkeypatch.setattr(invoker, "_monotonic", fake.monotonic)
+    monkeypatch.setattr(invoker, "time", types.SimpleNamespace(sleep=fake.sleep, monotonic=fake.monotonic))
+    return fake
 
 
 @pytest.fixture
@@ -143,9 +175,8 @@ def test_batch_rides_out_a_restart_on_the_flush_thread_exactly_once(profiling, c
     assert sum(seconds for _, seconds in seen) >= OUTAGE_AFTER_FIRST_RETRY
 
 
-def test_application_thread_flush_gets_no_long_wait(profiling, collector_for, sleeps, postgres_server):
+def test_application_thread_flush_gets_no_long_wait(profiling, collector_for, clock, postgres_server):
     """``MetricsCollector.flush()`` on the application's thread, database down: ``default`` (<= 1.5 s of waits)."""
-    _, seen = sleeps
     from core.profiling.models import EventType, PerformanceEvent
 
     collector = collector_for()
@@ -154,34 +185,29 @@ def test_application_thread_flush_gets_no_long_wait(profiling, collector_for, sl
         collector.queue.put_nowait(PerformanceEvent.create(str(uuid.uuid4()), f"t{i}", EventType.TEST_END, "pytest",
                                                            duration_ms=5, status="passed"))
     postgres_server.stop()
-    started = time.monotonic()
     collector.flush()
-    elapsed = time.monotonic() - started
 
     assert collector.events_written == 0
     events = retry_events(profiling.span(WRITE))
     assert [e["retry.max_attempts"] for e in events] == [3, 3, 3] and not events[-1]["retry.will_retry"]
-    assert {thread for thread, _ in seen} <= {threading.main_thread()}
-    assert sum(seconds for _, seconds in seen) <= 1.5
-    assert elapsed < 3.0
+    assert {thread for thread, _ in clock.seen} == {threading.main_thread()}
+    assert sum(seconds for _, seconds in clock.seen) <= 1.5
 
 
-def test_shutdown_ends_the_flush_threads_wait(profiling, collector_for, sleeps, postgres_server):
-    """Collector shut down while its flush thread waits for the database: the wait ends, the worker joins in time."""
-    sleep, seen = sleeps
+def test_shutdown_ends_the_flush_threads_wait(profiling, collector_for, clock, postgres_server):
+    """Collector shut down while its flush thread waits for the database: the wait ends, one last attempt, no more."""
     collector = collector_for()
+    # the clock stands still while the collector runs: no wait can end on its own, only the stop can end it
+    clock.hold = lambda: _wait_for(lambda: not collector.running, 30)
     assert collector.start() is True
     postgres_server.stop()
     _record(collector)
-    assert sleep.first.wait(10)  # the flush thread is in its retry wait
-    threading.Event().wait(0.5)
-    started = time.monotonic()
+    assert clock.first.wait(10)  # the flush thread is in its retry wait
     collector.shutdown()
-    elapsed = time.monotonic() - started
 
-    assert not collector.worker_thread.is_alive()
-    assert elapsed < 2.0  # far from the 5 s join timeout, and from the 30 s budget
+    assert not collector.worker_thread.is_alive()  # the join ended because the worker did, not at its timeout
     write = profiling.span(WRITE)
     events = retry_events(write)
-    assert not events[-1]["retry.will_retry"] and write.status.status_code == StatusCode.ERROR
-    assert {thread for thread, _ in seen} == {collector.worker_thread}
+    assert [e["retry.will_retry"] for e in events] == [True, False] and write.status.status_code == StatusCode.ERROR
+    ((thread, waited),) = clock.seen  # one slice of the first wait, ended by the stop: no wait after it
+    assert thread is collector.worker_thread and waited < events[0]["retry.delay_s"]
