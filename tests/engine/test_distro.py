@@ -119,26 +119,29 @@ def test_grpc_only_when_chosen():
 _GRPC_PROBE = """
 import sys, time
 from opentelemetry import trace
+from crossbridge_otel.configurator import active_pipeline
 with trace.get_tracer("probe").start_as_current_span("probe"):
     pass
 trace.get_tracer_provider().force_flush(500)
-deadline = time.monotonic() + 5
-while "grpc" not in sys.modules and time.monotonic() < deadline and {wait}:
-    time.sleep(0.05)
+(queue,) = active_pipeline().span_queues
+deadline = time.monotonic() + 30  # bounds a failure only
+while queue._exporter is None:  # the export thread built its exporter: what that imports is imported now
+    assert time.monotonic() < deadline, "the span exporter was never built"
+    time.sleep(0.01)
 print("GRPC" if "grpc" in sys.modules else "NO-GRPC")
 """
 
 
 def test_grpc_is_not_imported_by_default():
     """Under opentelemetry-instrument with default settings, exporting a span never imports grpc."""
-    done = run_instrumented(_GRPC_PROBE.format(wait=False), OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9")
+    done = run_instrumented(_GRPC_PROBE, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9")
     assert done.stdout.strip() == "NO-GRPC", done.stderr
 
 
 def test_grpc_is_imported_when_chosen():
     """With OTEL_EXPORTER_OTLP_PROTOCOL=grpc the exporter (and grpc) is loaded on the export thread."""
     done = run_instrumented(
-        _GRPC_PROBE.format(wait=True), OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9",
+        _GRPC_PROBE, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9",
         OTEL_EXPORTER_OTLP_PROTOCOL="grpc", CROSSBRIDGE_OTEL_EXPORT_TIMEOUT="0.2",
     )
     assert done.stdout.strip() == "GRPC", done.stderr
