@@ -6,13 +6,13 @@ import json
 import logging
 import socket
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 from support.spans import retry_events
+from support.waiting import wait_until
 
 from crossbridge_otel import libraries
 from crossbridge_otel.instrumentors.services import ServicesInstrumentor
@@ -141,20 +141,13 @@ def _client(port: int, attempts: int = 3):
     return RemoteSidecarClient(config, framework="pytest")
 
 
-def _wait_for(condition, timeout: float = 10.0) -> None:
-    """The client has no flush: its sender loop sends on its own schedule; wait (bounded) for the outcome."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the sidecar client did not finish its batch in time"
-        time.sleep(0.02)
-
-
 def test_client_non_200_retry_is_a_retry_event_and_httpx_spans_nest(services, httpx_spans, telemetry, sidecar):
     """A 503 then 200: one retry event (error.type 503), retry.attempts 2, both httpx spans under ours."""
     port, state = sidecar
     client = _client(port)
     client.send_event("test_start", {"test_name": "test_login"}, test_id="t1")
-    _wait_for(lambda: client.get_stats()["batches_sent"] == 1)
+    # the client has no flush: its sender loop sends on its own schedule
+    wait_until(lambda: client.get_stats()["batches_sent"] == 1, "the client sent its batch")
     client.stop()
     assert len(state.batches) == 1 and state.batches[0]["events"][0]["test_id"] == "t1"
     span = telemetry.span("services.sidecar.send")
@@ -174,7 +167,7 @@ def test_client_dead_port_drops_the_batch(services, telemetry):
         port = s.getsockname()[1]
     client = _client(port, attempts=2)
     client.send_event("test_start", {}, test_id="t1")
-    _wait_for(lambda: client.get_stats()["events_failed"] == 1)
+    wait_until(lambda: client.get_stats()["events_failed"] == 1, "the client gave its batch up")
     client.stop()
     span = telemetry.span("services.sidecar.send")
     events = retry_events(span)
