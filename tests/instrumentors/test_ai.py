@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
-import types
 
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
@@ -217,13 +215,11 @@ def test_a_requests_timeout_is_provider_error_with_its_cause(ai, telemetry, llm)
 
     llm.slow_s = 1.0
     llm.script("slow")
-    started = time.monotonic()
     with pytest.raises(ProviderError):
         _complete(_provider("vllm", llm), "deepseek-coder", timeout=0.3)
-    assert time.monotonic() - started < 0.9  # no retry added by the distribution
     span = telemetry.span("chat deepseek-coder")
     assert span.attributes[A + "cause"] == "requests.exceptions.ReadTimeout"
-    assert not retry_events(span)
+    assert not retry_events(span) and len(llm.paths()) == 1  # no retry added by the distribution
 
 
 def test_openai_response_without_usage_fails_in_crossbridge(ai, telemetry, llm):
@@ -337,9 +333,8 @@ def test_event_only_with_the_opt_in_emits_a_log_event_and_no_span_content(instru
 
 # -- rate limit ----------------------------------------------------------------------------------------------
 
-def test_the_ai_rate_limit_makes_a_completion_wait_visibly(instrument, telemetry, llm, monkeypatch):
+def test_the_ai_rate_limit_makes_a_completion_wait_visibly(frozen_clock, instrument, telemetry, llm):
     """ai=1/0.2: the second completion waits for a token, with a rate_limit.wait event on its chat span."""
-    monkeypatch.setattr(ratelimit, "time", types.SimpleNamespace(monotonic=lambda: 1000.0, sleep=time.sleep))
     instrument(AIInstrumentor, settings=load_settings({"CROSSBRIDGE_OTEL_RATE_LIMITS": "ai=1/0.2"}))
     provider = _provider("vllm", llm)
     _complete(provider, "deepseek-coder")
