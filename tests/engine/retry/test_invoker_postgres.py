@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import threading
 import time
+import types
 import uuid
 
 import pytest
 from opentelemetry.trace import StatusCode
 from support.retry import retry_events
+from support.waiting import wait_until
 
+from crossbridge_otel.retry import invoker
 from crossbridge_otel.settings import load as load_settings
 
 pytestmark = pytest.mark.postgres
@@ -76,8 +79,30 @@ def _stored(postgres_server, db: str, run_id: str) -> list[str]:
         conn.close()
 
 
-def _restart_later(server, delay: float) -> threading.Thread:
-    thread = threading.Thread(target=lambda: (time.sleep(delay), server.start()), daemon=True)
+@pytest.fixture
+def retry_waits(monkeypatch):
+    """The retry layer's waits (really slept), recorded: one per failed attempt it retries."""
+    real, seen = time.sleep, []
+
+    def sleep(seconds: float) -> None:
+        seen.append(seconds)
+        real(seconds)
+
+    monkeypatch.setattr(invoker, "time", types.SimpleNamespace(sleep=sleep, monotonic=time.monotonic))
+    return seen
+
+
+def _restart_later(server, retry_waits: list[float], failures: int) -> threading.Thread:
+    """Start ``server`` again once the retry layer has waited after ``failures`` failed attempts (not after a
+    fixed time, which a slow machine could spend before the first attempt)."""
+
+    def restart() -> None:
+        try:
+            wait_until(lambda: len(retry_waits) >= failures, f"{failures} failed attempts were retried")
+        finally:
+            server.start()
+
+    thread = threading.Thread(target=restart, daemon=True)
     thread.start()
     return thread
 
@@ -103,7 +128,7 @@ def _check_exactly_once(postgres_server, db, run_id, batches):
 
 
 def test_server_restart_mid_run_loses_and_duplicates_nothing(profiling, backend_for, postgres_server,
-                                                            postgres_db, telemetry):
+                                                            postgres_db, telemetry, retry_waits):
     """Stopping and restarting PostgreSQL during a run: every event stored exactly once, retries on one span."""
     profiling(**RETRYING)
     backend = backend_for()
@@ -112,7 +137,8 @@ def test_server_restart_mid_run_loses_and_duplicates_nothing(profiling, backend_
 
     def fault():
         postgres_server.stop()
-        restarted.append(_restart_later(postgres_server, 0.8))
+        # back after the dead pooled connection and one refused connect
+        restarted.append(_restart_later(postgres_server, retry_waits, 2))
 
     batches = _batches(run_id)
     assert _run(backend, batches, fault) == [True] * BATCHES
@@ -175,12 +201,12 @@ def test_without_write_retries_the_lost_batch_is_an_error_span_with_its_size(pro
     assert retry_events(lost) == []
 
 
-def test_initialize_waits_for_a_restarting_server(profiling, backend_for, postgres_server, telemetry):
-    """initialize (idempotent, retried by default) succeeds once the server is back; each refusal is an event."""
-    profiling(retry_policies="default=15:0.05:0.4", retry_budget=30.0)
+def test_initialize_waits_for_a_restarting_server(profiling, backend_for, postgres_server, telemetry, retry_waits):
+    """initialize (idempotent, retried under quick) succeeds once the server is back; each refusal is an event."""
+    profiling(retry_policies="quick=15:0.05:0.4", retry_budget=30.0)
     backend = backend_for()
     postgres_server.stop()
-    restart = _restart_later(postgres_server, 0.8)
+    restart = _restart_later(postgres_server, retry_waits, 2)  # back after two refused connects
     try:
         assert backend.initialize() is True
     finally:
