@@ -12,8 +12,14 @@ Every span carries ``crossbridge.area=profiling``, ``crossbridge.category=perfor
   ``InfluxDB`` ``StorageBackend``): ``backend`` (local, postgres, influxdb), ``events`` (batch size of a
   write), ``links``. A ``False`` return → ERROR ``returned_false`` with CrossBridge's own ERROR log text
   (for example ``Failed to initialize PostgreSQL storage: ... Connection refused``). ``initialize`` is
-  retried under the ``default`` policy; Postgres ``write_events`` only when retried writes are switched on
-  (``restart`` on the collector's flush thread, ``default`` elsewhere).
+  retried under the ``quick`` policy (2 attempts, at most 0.1 s apart): it runs on the application's thread at
+  start-up (``MetricsCollector.start``), where a refused connection far more often means no server (not
+  started, wrong host, or CrossBridge's own tests' fixed address) than a server restarting at that instant,
+  and where ``default``'s up to 1.5 s of waiting is paid by every such start yet still outlasts no restart
+  (restarts take seconds). A host name that does not resolve or a network that is unreachable is not
+  retried at all (``crossbridge_otel.retry.transient``). Postgres ``write_events`` is retried only when
+  retried writes are switched on (``restart`` on the collector's flush thread, where waiting costs the
+  application nothing; ``default`` elsewhere).
   With the psycopg2 instrumentation on, the backend's queries are ``psycopg2`` child spans (statements
   only: the backend's queries are parameterized and parameters are not captured by default).
 - ``profiling.storage.create`` (``StorageFactory.from_config``): ``backend`` requested and created.
@@ -260,13 +266,14 @@ def _returned_false(description: str) -> Callable[[Any], Failure]:
 
 
 def _storage(cls: str, kind: str) -> tuple[Target, ...]:
+    # initialize runs on the application's thread at start-up: "quick" (see the module docstring).
     # Batches ride out a database restart on MetricsCollector's flush thread only ("restart": equal jitter until
     # 30 s, ended early by shutdown); a write on any other thread (flush() at exit) keeps the short "default".
     write_retry = (Retry("restart", write=True, worker=Worker("_background_flush")),) if kind == "postgres" else ()
     return (
         Target(_STORAGE, f"{cls}.initialize", "profiling.storage.initialize", call_attributes=_backend(kind),
                outcome=_returned_false(f"{cls}.initialize returned False"),
-               invokers=(CAPTURE, Retry("default"))),
+               invokers=(CAPTURE, Retry("quick"))),
         Target(_STORAGE, f"{cls}.write_events", "profiling.storage.write", call_attributes=_write_call(kind),
                outcome=_returned_false(f"{cls}.write_events returned False (not initialized?)"),
                invokers=(LINK_EVENTS, CAPTURE, *write_retry)),

@@ -13,7 +13,18 @@ Transient (retried):
 - CrossBridge's own ``RetryableError`` family and ``core.repo`` ``RateLimitError``.
 
 Never retried: integrity, programming, data and not-supported database errors, parse errors (XML, JSON,
-``ValueError``), authentication failures, HTTP 4xx other than 429, anything not listed above.
+``ValueError``), authentication failures, HTTP 4xx other than 429, anything not listed above, and a host that
+cannot be reached at all, whatever class carries it: a name that does not resolve (libpq's ``could not translate
+host name``, ``Name or service not known``, ``Temporary failure in name resolution``, urllib3's
+``NameResolutionError``) or a network that is unreachable (``Network is unreachable``, ``No route to host``).
+A database restarting refuses connections on a host that resolves and routes; these say the address is wrong
+or the machine is off the network, which a few seconds of waiting does not change (and a restart-length wait
+would be paid by every start of a host configured that way).
+
+A *refused* connection stays transient: it is what a restarting server looks like, and it is also what an
+absent one looks like. Telling them apart is left to the policy of the call: ``initialize`` of a profiling
+storage backend runs on the application's thread at start-up and gets ``quick`` (one more attempt within 0.1 s);
+writes on the collector's flush thread get ``restart`` (30 s) where waiting costs the application nothing.
 
 ``Verdict.before_request`` is True only when the failure certainly happened before the server could apply
 anything (connection refused or not established, HTTP 429/503): the only failures a non-idempotent call is
@@ -72,12 +83,29 @@ _BEFORE_REQUEST_CLASSES = (
 )
 _PG_PERMANENT = re.compile(r"authentication failed|no pg_hba\.conf entry|does not exist|permission denied", re.I)
 _NOT_CONNECTED = re.compile(r"connection refused|could not connect|failed to establish a new connection", re.I)
+# The host cannot be reached at all (see the module docstring): checked in the text of any exception and its causes.
+_UNREACHABLE = re.compile(
+    r"could not translate host name|name or service not known|nodename nor servname|temporary failure in name "
+    r"resolution|failed to resolve|getaddrinfo failed|network is unreachable|no route to host", re.I)
+_UNREACHABLE_CLASSES = ("urllib3.exceptions.NameResolutionError", "socket.gaierror")
 _SQLITE_BUSY = re.compile(r"database (table )?is locked|database is busy", re.I)
 _STATUS_IN_TEXT = re.compile(r"\b([45]\d\d)\b")
 
 
 def _names(exc: BaseException) -> set[str]:
     return {f"{k.__module__}.{k.__qualname__}" for k in type(exc).__mro__}
+
+
+def _unreachable_cause(exc: BaseException) -> bool:
+    """A wrapped name-resolution or unreachable-network failure (requests/httpx keep it as a cause or context)."""
+    seen = {id(exc)}
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and id(cause) not in seen:
+        if _names(cause).intersection(_UNREACHABLE_CLASSES) or _UNREACHABLE.search(str(cause)):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def is_database_error(exc: BaseException) -> bool:
@@ -140,6 +168,8 @@ def classify(exc: BaseException) -> Verdict:
     for name in _PERMANENT_CLASSES:
         if name in names:
             return Verdict(False, name.rsplit(".", 1)[-1])
+    if names.intersection(_UNREACHABLE_CLASSES) or _UNREACHABLE.search(text) or _unreachable_cause(exc):
+        return Verdict(False, "host unresolvable or unreachable")
     if "psycopg2.OperationalError" in names and _PG_PERMANENT.search(text):
         return Verdict(False, "database authentication or configuration")
     for name, reason in _TRANSIENT_CLASSES.items():

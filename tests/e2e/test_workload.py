@@ -227,8 +227,8 @@ def full(pipeline_binaries: pipeline.Binaries, tmp_path_factory: pytest.TempPath
             workdir,
             collector,
             service,
-            # three quick attempts for the refused storage connection (the default policy sleeps up to 5 s)
-            CROSSBRIDGE_OTEL_RETRY_POLICIES="default=3:0.05:0.1",
+            # three quick attempts for the refused storage connection (initialize runs under "quick")
+            CROSSBRIDGE_OTEL_RETRY_POLICIES="default=3:0.05:0.1,quick=3:0.05:0.1",
         )
         rc = run.wait(timeout=120)
         assert rc == 0, run.output()
@@ -479,9 +479,14 @@ def test_collector_killed_and_restarted_mid_run(
     assert collector.kill() == -9
     killed_at = time.monotonic()
     (tmp_path / "go").touch()
-    # The program keeps creating spans. Its exporter thread wakes every second, so a 2 s outage holds at least
-    # one whole export attempt (0.5 s with the short timeout) against the dead port.
-    time.sleep(2.0)
+    # The program keeps creating spans while the collector is down.
+    if expect_drops:
+        # the outage lasts until a whole export attempt (0.5 s timeout) against the dead port failed and counted
+        wait_until(lambda: (tmp_path / "dropped").exists(), 60, "a span batch dropped during the outage")
+    else:
+        # the outage's length is what this case is about: shorter than the exporter's own 10 s timeout (its
+        # thread wakes every second, so the attempt it retries into the restarted collector starts within it)
+        time.sleep(2.0)
     assert run.proc.poll() is None, "the workload should still be running when the collector comes back"
     start_pipeline(jaeger, collector)  # same ports: Collector keeps the ones it picked
     outage_s = time.monotonic() - killed_at

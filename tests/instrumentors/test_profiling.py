@@ -34,7 +34,7 @@ def profiling_instrumented(telemetry):
     threading_inst = ThreadingInstrumentor()
     threading_inst.instrument(tracer_provider=telemetry.tracer_provider)
     inst = ProfilingInstrumentor()
-    inst.instrument(settings=_settings(retry_policies="default=2:0.01:0.02"), **telemetry.providers)
+    inst.instrument(settings=_settings(retry_policies="default=2:0.01:0.02,quick=2:0.01:0.02"), **telemetry.providers)
     yield telemetry
     inst.uninstrument()
     threading_inst.uninstrument()
@@ -111,6 +111,26 @@ def test_postgres_closed_port_is_returned_false_with_message(profiling_instrumen
     assert "refused" in span.status.description.lower()
     assert not any("hunter2" in str(v) for v in span.attributes.values())
     assert "hunter2" not in span.status.description
+
+
+def test_postgres_initialize_is_retried_under_quick(telemetry):
+    """With no overrides a refused initialize gets quick's 2 attempts, at most 0.1 s apart, not default's 3."""
+    from core.profiling.models import ProfileConfig, StorageBackendType
+    from core.profiling.storage import PostgresStorageBackend
+
+    inst = ProfilingInstrumentor()
+    inst.instrument(settings=_settings(), **telemetry.providers)
+    try:
+        config = ProfileConfig(enabled=True, backend=StorageBackendType.POSTGRES, postgres_host="127.0.0.1",
+                               postgres_port=_closed_port())
+        assert PostgresStorageBackend(config).initialize() is False
+    finally:
+        inst.uninstrument()
+    span = telemetry.span("profiling.storage.initialize")
+    events = retry_events(span)
+    assert span.attributes["retry.attempts"] == 2
+    assert [e.attributes["retry.max_attempts"] for e in events] == [2, 2]
+    assert 0 <= events[0].attributes["retry.delay_s"] <= 0.1
 
 
 def test_influx_without_client_is_returned_false(profiling_instrumented):
