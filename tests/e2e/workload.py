@@ -1,7 +1,8 @@
 """A program driving the real CrossBridge for the end-to-end tests, run under ``opentelemetry-instrument``.
 
 It imports CrossBridge (found on ``PYTHONPATH``: ``crossbridge_target.crossbridge_env()``) and the OpenTelemetry
-API only, never crossbridge_otel: everything it exports comes from the distribution the way a user gets it.
+API only, never crossbridge_otel: everything it exports comes from the distribution the way a user gets it
+(``steady`` only reads the distribution's public drop count, to tell the test when an export has failed).
 Three modes::
 
     python workload.py full <workdir>                 one traced run touching every kind of signal (test 1)
@@ -210,6 +211,20 @@ def _operation(tracer, parser, index: int) -> None:  # type: ignore[no-untyped-d
         parser.parse(SAMPLES / "jacoco.xml", test_id=f"op-{index}")
 
 
+def _report_first_drop(sync_dir: Path) -> None:
+    """Touch ``sync_dir/dropped`` once the distribution counts a span it could not export: a whole export
+    attempt against the dead collector has failed (the test's outage ends on that, not after a set time)."""
+    from crossbridge_otel.configurator import active_pipeline
+
+    pipeline = active_pipeline()
+    deadline = time.monotonic() + 120  # bounds a failure only
+    while pipeline is not None and time.monotonic() < deadline:
+        if pipeline.dropped()["spans"]:
+            (sync_dir / "dropped").touch()
+            return
+        time.sleep(0.01)
+
+
 def steady(sync_dir: Path) -> None:
     """Operations, a pause the test uses to kill the collector, then paced operations it restarts under."""
     from core.coverage.jacoco_parser import JaCoCoXMLParser
@@ -228,6 +243,7 @@ def steady(sync_dir: Path) -> None:
         if time.monotonic() > deadline:
             raise SystemExit("workload: the test never said go")
         time.sleep(0.02)
+    threading.Thread(target=_report_first_drop, args=(sync_dir,), name="e2e-drop-watch", daemon=True).start()
     for i in range(STEADY_BEFORE, STEADY_BEFORE + STEADY_AFTER):
         _operation(tracer, parser, i)
         time.sleep(STEADY_PACE_S)
