@@ -14,6 +14,7 @@ from typing import Any
 from crossbridge_otel import _voice
 from crossbridge_otel._guard import guarded
 from crossbridge_otel.export.lazy import LazyPipeline
+from crossbridge_otel.patching import importhooks
 from crossbridge_otel.settings import Settings
 from crossbridge_otel.settings import load as load_settings
 
@@ -49,8 +50,14 @@ def join_parent_trace(environ: Mapping[str, str]) -> bool:
 
 
 def _install_lazy(settings: Settings) -> LazyPipeline:
-    """Install global providers that build the SDK pipeline on first use (see crossbridge_otel.export.lazy)."""
-    from opentelemetry import _logs, metrics, trace
+    """Install global providers that build the SDK pipeline on first use (see crossbridge_otel.export.lazy).
+
+    The tracer provider at once (``opentelemetry.trace`` is already imported by ``opentelemetry-instrument``); the
+    meter and logger providers right after ``opentelemetry.metrics`` / ``opentelemetry._logs`` are first imported,
+    before the importer gets them back: nobody can ask for a meter or a logger earlier, and a process that never
+    imports them does not pay for them at start-up.
+    """
+    from opentelemetry import trace
 
     # Before the instrumentors load: what the SDK and they log goes to our one voice from the start.
     _voice.install()
@@ -64,8 +71,8 @@ def _install_lazy(settings: Settings) -> LazyPipeline:
 
     lazy = LazyPipeline(build)
     trace.set_tracer_provider(lazy.tracer_provider)
-    metrics.set_meter_provider(lazy.meter_provider)
-    _logs.set_logger_provider(lazy.logger_provider)
+    importhooks.when_imported("opentelemetry.metrics", lambda api: api.set_meter_provider(lazy.meter_provider))
+    importhooks.when_imported("opentelemetry._logs", lambda api: api.set_logger_provider(lazy.logger_provider))
     return lazy
 
 

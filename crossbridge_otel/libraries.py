@@ -40,13 +40,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.trace import Span, get_current_span
 
 from crossbridge_otel._guard import report_failure
-from crossbridge_otel.redaction import MASK, redact
 
 __all__ = ["ENV_DEFAULTS", "LIBRARIES", "Library", "instrument", "instrument_kwargs", "uninstrument"]
 
@@ -56,17 +54,27 @@ ENV_DEFAULTS = {
 }
 
 _URL_KEYS = ("url.full", "http.url")
+# crossbridge_otel.redaction.MASK, written out: it is used where redaction itself failed (its import included)
+_MASK = "***"
 
 
-@dataclass(frozen=True)
 class Library:
-    """One contrib instrumentation: entry-point name, where its class lives, and what it covers."""
+    """One contrib instrumentation: entry-point name, where its class lives, and what it covers.
 
-    name: str
-    module: str
-    cls: str
-    used_by: str
-    nests_under: str
+    A plain class: a dataclass costs about a millisecond to create, at every start-up (README, Performance).
+    """
+
+    __slots__ = ("cls", "module", "name", "nests_under", "used_by")
+
+    def __init__(self, name: str, module: str, cls: str, used_by: str, nests_under: str) -> None:
+        self.name = name
+        self.module = module
+        self.cls = cls
+        self.used_by = used_by
+        self.nests_under = nests_under
+
+    def __repr__(self) -> str:
+        return f"Library({self.name!r})"
 
 
 LIBRARIES: tuple[Library, ...] = (
@@ -87,6 +95,17 @@ LIBRARIES: tuple[Library, ...] = (
     Library("threading", "opentelemetry.instrumentation.threading", "ThreadingInstrumentor",
             "ParallelStrategy, BatchOrchestrator, MigrationOrchestrator pools", "keeps the parent in workers"),
 )
+
+
+def redact(text: str) -> str:
+    """:func:`crossbridge_otel.redaction.redact`, imported at first use.
+
+    Not at import: the distro imports this module at every ``opentelemetry-instrument`` start-up, and compiling
+    the redaction patterns costs several milliseconds there (README, Performance).
+    """
+    from crossbridge_otel.redaction import redact as redact_text
+
+    return redact_text(text)
 
 
 def _redact_url_attributes(span: Span) -> None:
@@ -158,7 +177,7 @@ def _redact_current_sql_span() -> None:
         attributes: Mapping[str, Any] = getattr(span, "attributes", None) or {}
         for key in _SQL_PARAMETER_KEYS:
             if key in attributes:
-                span.set_attribute(key, MASK)  # fail closed: parameters we could not redact are not exported
+                span.set_attribute(key, _MASK)  # fail closed: parameters we could not redact are not exported
         report_failure("SQL redaction", exc)
 
 

@@ -44,15 +44,23 @@ _RELIED_ON = frozenset(RELIED_ON)
 
 def suggest(value: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
     """The closest of ``choices`` to ``value`` (case-insensitive), or None."""
-    import difflib  # only on a warning path: start-up budget
-
     by_lower = {c.lower(): c for c in choices}
     wanted = value.strip().lower()
     prefixed = [c for low, c in by_lower.items() if wanted and low.startswith(wanted)]
     if len(prefixed) == 1:  # "http" for "http/protobuf"
         return prefixed[0]
-    close = difflib.get_close_matches(value.strip().lower(), list(by_lower), n=1, cutoff=cutoff)
+    if not any(_may_be_close(wanted, low, cutoff) for low in by_lower):
+        return None  # the usual case at start-up (every OTEL_* name is checked): difflib is not even imported
+    import difflib  # only on a possible warning path: start-up budget
+
+    close = difflib.get_close_matches(wanted, list(by_lower), n=1, cutoff=cutoff)
     return by_lower[close[0]] if close else None
+
+
+def _may_be_close(word: str, possibility: str, cutoff: float) -> bool:
+    """difflib's first filter in ``get_close_matches`` (``real_quick_ratio``: the ratio's bound from the lengths)."""
+    total = len(word) + len(possibility)
+    return 2.0 * min(len(word), len(possibility)) / total >= cutoff if total else True
 
 
 def _did_you_mean(value: str, choices: Iterable[str]) -> str:

@@ -15,7 +15,6 @@ import logging
 import math
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["PREFIX", "SETTINGS", "Setting", "Settings", "load", "render_markdown"]
@@ -63,15 +62,24 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
 }
 
 
-@dataclass(frozen=True)
 class Setting:
-    """One row of the settings table."""
+    """One row of the settings table.
 
-    key: str
-    type: str
-    default: Any
-    doc: str
-    choices: tuple[str, ...] = ()
+    A plain class, not a dataclass: this module is imported by every ``opentelemetry-instrument`` start-up, and
+    generating a dataclass's methods costs about a millisecond per class (start-up budget, README Performance).
+    """
+
+    __slots__ = ("choices", "default", "doc", "key", "type")
+
+    def __init__(self, key: str, type: str, default: Any, doc: str, choices: tuple[str, ...] = ()) -> None:
+        self.key = key
+        self.type = type
+        self.default = default
+        self.doc = doc
+        self.choices = choices
+
+    def __repr__(self) -> str:
+        return f"Setting({self.key!r}, {self.type!r}, {self.default!r})"
 
     @property
     def env(self) -> str:
@@ -140,13 +148,18 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_ENV = {setting.env: setting for setting in SETTINGS}
 
 
-@dataclass(frozen=True)
 class Settings:
-    """The effective values, plus where each came from and the warnings loading produced."""
+    """The effective values, plus where each came from and the warnings loading produced (plain class: see Setting)."""
 
-    values: Mapping[str, Any]
-    sources: Mapping[str, str]
-    warnings: tuple[str, ...] = field(default=())
+    __slots__ = ("sources", "values", "warnings")
+
+    def __init__(self, values: Mapping[str, Any], sources: Mapping[str, str], warnings: tuple[str, ...] = ()) -> None:
+        self.values = values
+        self.sources = sources
+        self.warnings = warnings
+
+    def __repr__(self) -> str:
+        return f"Settings({dict(self.values)!r})"
 
     def __getattr__(self, key: str) -> Any:
         try:

@@ -199,3 +199,15 @@ def test_missing_instrumentor_module_is_left_to_opentelemetry_instrument():
     distro = CrossBridgeDistro()
     with pytest.raises(ModuleNotFoundError):
         distro.load_instrumentor(_entry_point("victim_nothing", "victims.no_such_module:Instrumentor"))
+
+
+# Modules the start-up defers to first use (README, Performance): each would cost milliseconds in every process.
+_DEFERRED = ("crossbridge_otel.redaction", "difflib", "opentelemetry.sdk", "crossbridge_otel.patching.wrapping")
+
+
+def test_start_up_imports_none_of_the_deferred_modules():
+    """`python -c` under the distribution loads no redaction patterns, no difflib, no SDK and no wrappers."""
+    code = f"import sys; print(*[m for m in {_DEFERRED!r} if m in sys.modules] or ['none'])"
+    done = run_instrumented(code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["none"]

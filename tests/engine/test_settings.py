@@ -178,6 +178,36 @@ def test_misspelt_standard_variable_name_suggests_the_real_one():
     assert _check(OTEL_EXPORTER_OTLP_METRICS_TIMEOUT="3") == []
 
 
+def _difflib_suggestion(value: str, choices: tuple[str, ...], cutoff: float) -> str | None:
+    """What suggest() answered before its length pre-check: difflib on every value (the reference)."""
+    import difflib
+
+    by_lower = {c.lower(): c for c in choices}
+    wanted = value.strip().lower()
+    prefixed = [c for low, c in by_lower.items() if wanted and low.startswith(wanted)]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    close = difflib.get_close_matches(wanted, list(by_lower), n=1, cutoff=cutoff)
+    return by_lower[close[0]] if close else None
+
+
+def test_suggest_answers_as_difflib_does():
+    """The length pre-check changes no answer: near misses, far names, prefixes and lengths either side of the cut."""
+    names = otel_env.RELIED_ON
+    words = [
+        *names, *(n[1:] for n in names), *(n.replace("_", "", 1) for n in names),
+        # lengths either side of each cutoff's bound: a cut or an addition of 1 to 30 characters
+        *(n[:-k] for n in names for k in range(1, 31)), *(n + "Z" * k for n in names for k in range(1, 31)),
+        "OTEL_", "", "OTEL_TRACE_EXPORTER", "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS", "x",
+        "consol", "http", "grpcc", "debugg",
+    ]
+    for cutoff in (0.6, 0.9):
+        for word in words:
+            assert otel_env.suggest(word, names, cutoff) == _difflib_suggestion(word, names, cutoff), (word, cutoff)
+    for word in ("consol", "nonee", "xyz"):
+        assert otel_env.suggest(word, otel_env.EXPORTERS) == _difflib_suggestion(word, otel_env.EXPORTERS, 0.6)
+
+
 # -- at start-up, under opentelemetry-instrument ------------------------------------------------------------
 
 
