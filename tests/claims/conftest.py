@@ -8,9 +8,10 @@ a module attribute, never an edit of the file), to show that the tests below go 
 - ``commit_check``: the "did this attempt reach commit?" evidence always says no (retry/swallowed.py);
 - ``sql_redact``: the DB-API spans' captured parameters and statements no longer redacted (libraries.py);
 - ``sql_password_rule``: redaction's SQL ``PASSWORD '...'`` rule matches nothing (redaction.py);
-- ``uncounted_drops``, ``fork_relabel``, ``fork_keeps_queue``: applied inside the instrumented child of
-  test_inflight_claims.py (tests/claims/inflight_workload.py): nothing dropped counted, a forked
-  child keeping the parent's resource, a forked child re-sending what the parent had queued.
+- ``uncounted_drops``, ``uncounted_interrupted``, ``uncounted_failed``, ``fork_relabel``, ``fork_keeps_queue``:
+  applied inside the instrumented child of test_inflight_claims.py (tests/claims/inflight_workload.py): nothing
+  dropped counted, the in-flight batch an exit deadline cut short not counted, a failed export's batch not counted,
+  a forked child keeping the parent's resource, a forked child re-sending what the parent had queued.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def _break_commit_check(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(invoker, "observe", observe)
 
 
-_IN_CHILD = {"uncounted_drops", "fork_relabel", "fork_keeps_queue"}
+_IN_CHILD = {"uncounted_drops", "uncounted_interrupted", "uncounted_failed", "fork_relabel", "fork_keeps_queue"}
 
 
 def _apply(name: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,21 +3,26 @@
     opentelemetry-instrument python inflight_workload.py collector|fork
 
 Work: JaCoCo parses through the real ``core.coverage.jacoco_parser`` (one ``coverage.parse`` span each) and a
-warning on a ``core.*`` logger (one log record each, its body numbered so duplicates can be told apart), in two
-phases with a pause between them long enough for the export queues (1 s schedule) to send a batch.
+warning on a ``core.*`` logger (one log record each, its body numbered so duplicates can be told apart), in
+phases. No sleeps: each moment is awaited (a line from the test on stdin, a queue's own flush) or forced (a
+queue's ``flush(0)`` starts its export now instead of at the 1 s schedule).
 
-- ``collector``: phase 1, pause (an export goes out: the test's collector dies in the middle of it), phase 2;
-- ``fork``: phase 1 exported, more work, then ``os.fork()`` as soon as a span batch is in flight (the test's
-  collector holds it); the child works and exits, the parent waits for it and works again;
-- ``fork-early``: the same, but the fork comes with the very first batch, while the export threads may still be
-  importing their exporters.
+- ``collector``: phase 1, exported at once (the test's collector dies in the middle of it), then waits for the
+  test's line on stdin (sent once the collector died, and came back or not), phase 2;
+- ``fork``: phase 1 exported (awaited), more work whose span batch goes out at once (the test's collector holds
+  it), then, on the test's line (the collector holds it), ``os.fork()``; the child works and exits, the parent
+  waits for it and works again;
+- ``fork-early``: the fork comes with the very first batch, as soon as the export thread took it (it may still be
+  importing its exporter: that moment is polled for, it lasts until the test releases the held request).
 
 At exit each process prints ``CREATED {"pid", "spans", "logs"}``: what it created (counted by processors of our
 own on the real providers), after the distribution's own bounded exit flush, which says what it dropped on stderr.
 
 ``CLAIMS_BREAK`` (see tests/claims/conftest.py) breaks the distribution inside this process:
-``uncounted_drops`` (nothing dropped is counted), ``fork_relabel`` (the child's telemetry keeps
-the parent's resource), ``fork_keeps_queue`` (the child inherits and re-sends what the parent had queued).
+``uncounted_drops`` (nothing dropped is counted), ``uncounted_interrupted`` (the batch an exit deadline cut short
+is not counted), ``uncounted_failed`` (a batch whose export failed is not counted), ``fork_relabel`` (the
+child's telemetry keeps the parent's resource), ``fork_keeps_queue`` (the child inherits and re-sends what the
+parent had queued).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from pathlib import Path
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 PER_PHASE = 5
-PAUSE_S = 1.4  # > the export queues' 1 s schedule delay
+HANG_GUARD_S = 60.0  # a wait that never ends is a failure, reported; not a timing assumption
 
 
 class _Counts:
@@ -83,6 +88,22 @@ def _break(pipeline, names: set[str]) -> None:
             pass  # nothing dropped is counted, so the exit line says nothing
 
         queue_module.ExportQueue._drop = drop
+    if "uncounted_interrupted" in names:
+        real_abandon = queue_module.ExportQueue.abandon
+
+        def abandon(self, reason: str) -> None:
+            self._in_flight = 0  # the export cut short by the exit deadline is forgotten, not counted
+            real_abandon(self, reason)
+
+        queue_module.ExportQueue.abandon = abandon
+    if "uncounted_failed" in names:
+        real_drop = queue_module.ExportQueue._drop
+
+        def drop_unless_failed(self, count: int, reason: str) -> None:
+            if reason != "export_failed":  # a batch whose export failed is not counted
+                real_drop(self, count, reason)
+
+        queue_module.ExportQueue._drop = drop_unless_failed
     if "fork_relabel" in names:
         def keep_parent_resource() -> None:
             for q in (*pipeline.span_queues, *pipeline.log_queues):
@@ -115,27 +136,41 @@ def phase(tag: str, count: int = PER_PHASE) -> None:
         log.warning("claims-log %s %s %s", os.getpid(), tag, COUNTS.seq)
 
 
+def _await_test(what: str) -> None:
+    """Block until the test writes a line on stdin (it does once the collector reached the moment it waits for)."""
+    if not sys.stdin.readline():
+        raise SystemExit(f"the test closed stdin before {what}")
+
+
 def main(mode: str) -> int:
     from crossbridge_otel.configurator import active_pipeline
 
     pipeline = active_pipeline()
     _arm(pipeline)
     _break(pipeline, set(filter(None, os.environ.get("CLAIMS_BREAK", "").split(","))))
+    queues = (*pipeline.span_queues, *pipeline.log_queues)
     phase("one")
     if mode == "collector":
-        time.sleep(PAUSE_S)
+        for q in queues:
+            q.flush(0)  # phase one goes out now: the collector dies in the middle of one of these exports
+        _await_test("the collector died")
         phase("two")
         return 0
-    deadline = time.monotonic() + 10
     if mode == "fork":
         # Both exporters built and used once, then a second span batch (the one the collector holds): the fork
         # meets an export in flight, not the exporters' first import (mode fork-early, see the report).
-        queues = (*pipeline.span_queues, *pipeline.log_queues)
-        while not all(q.exported for q in queues) and time.monotonic() < deadline:
-            time.sleep(0.01)
+        if not all(q.flush(HANG_GUARD_S) for q in queues):
+            raise SystemExit("the first batches were never delivered")
         phase("one-b")
-    while not any(q._in_flight for q in pipeline.span_queues) and time.monotonic() < deadline:
-        time.sleep(0.005)
+    for q in pipeline.span_queues:
+        q.flush(0)  # this span batch goes out now; the collector holds it until the test releases it
+    if mode == "fork":
+        _await_test("the collector held the batch")  # the server has read it and not answered: in flight
+    else:
+        # fork-early: the moment the worker took the batch (it may be building its exporter): polled, since the
+        # queue has no event for it; it lasts until the test releases the held request, so the poll cannot miss it
+        while not any(q._in_flight for q in pipeline.span_queues):
+            time.sleep(0.001)
     in_flight = sum(q._in_flight for q in pipeline.span_queues)
     phase("queued", 1)  # one span and one log record waiting in the parent's queues at the fork
     pid = os.fork()

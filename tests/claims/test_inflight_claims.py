@@ -4,6 +4,9 @@ Real processes under the .venv's ``opentelemetry-instrument`` (production mode: 
 run real CrossBridge work (tests/claims/inflight_workload.py) and export OTLP/HTTP to a real receiver on
 127.0.0.1 (tests/claims/dying_collector.py). The accounting the README promises: every span and log record a
 process created was delivered once or is in the count of its exit line (``dropped N spans and M log records``).
+
+No sleeps and no timing: the collector signals the moment (died with half a request read, holding a request), the
+test awaits it and answers the workload on its stdin, and the outcome of each case is fixed by configuration.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -21,16 +25,41 @@ from support.crossbridge_target import REPO, crossbridge_env
 
 WORKLOAD = Path(__file__).with_name("inflight_workload.py")
 INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"
+HANG_GUARD_S = 90.0  # a moment that never comes is a failure, reported; not a timing assumption
+# Long enough that the exit flush never gives up on an export the collector will still take (the restarted
+# collector, a held request): the cases below are decided by what the collector does, not by a race with it.
+NO_DEADLINE = "60"
 
 
-def _run(mode: str, collector: DyingCollector) -> subprocess.CompletedProcess[str]:
+def _start(mode: str, collector: DyingCollector, export_timeout: str | None = None,
+           **extra: str) -> subprocess.Popen[str]:
     env = crossbridge_env()
     env.update(OTEL_EXPORTER_OTLP_ENDPOINT=collector.endpoint, OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
-               OTEL_METRICS_EXPORTER="none", CROSSBRIDGE_OTEL_STRICT="false")
-    done = subprocess.run([str(INSTRUMENT), sys.executable, str(WORKLOAD), mode], env=env, cwd=str(REPO),
-                          capture_output=True, text=True, timeout=90)
-    assert done.returncode == 0, done.stderr
-    return done
+               OTEL_METRICS_EXPORTER="none", CROSSBRIDGE_OTEL_STRICT="false", **extra)
+    if export_timeout is not None:
+        env["CROSSBRIDGE_OTEL_EXPORT_TIMEOUT"] = export_timeout
+    return subprocess.Popen([str(INSTRUMENT), sys.executable, str(WORKLOAD), mode], env=env, cwd=str(REPO),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _await(proc: subprocess.Popen[str], event, what: str) -> None:
+    """Wait for ``event`` (set by the collector); the workload ending first or a hang fails the test."""
+    if not event.wait(HANG_GUARD_S):
+        proc.kill()
+        _, err = proc.communicate()
+        pytest.fail(f"{what} never happened (workload exit {proc.returncode}):\n{err}")
+
+
+def _go(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+
+
+def _finish(proc: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    out, err = proc.communicate(timeout=HANG_GUARD_S)
+    assert proc.returncode == 0, err
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def _created(stdout: str) -> dict[int, dict[str, int]]:
@@ -62,13 +91,26 @@ def _duplicates(counter: Counter) -> int:
     return sum(n - 1 for n in counter.values() if n > 1)
 
 
-@pytest.mark.parametrize("revive_after", [0.3, None], ids=["restarted", "gone"])
+_SIGNAL = {"/v1/traces": "TRACES", "/v1/logs": "LOGS"}
+
+
+@pytest.mark.parametrize("fate", ["restarted", "gone", "given-up"])
 @pytest.mark.parametrize("path", ["/v1/traces", "/v1/logs"], ids=["spans", "log-records"])
-def test_collector_dying_mid_batch_loses_nothing_unreported(path: str, revive_after: float | None) -> None:
+def test_collector_dying_mid_batch_loses_nothing_unreported(path: str, fate: str) -> None:
     """Created = delivered + reported dropped (spans, log records), no duplicates, when the collector dies mid-batch."""
-    with DyingCollector(die_on=path, revive_after=revive_after) as collector:
-        done = _run("collector", collector)
-    assert collector.deaths == [path], "the collector never died mid-request: the fault was not injected"
+    # Each fate is fixed by configuration, not by a race: restarted (no exit deadline): the exporter re-sends the cut
+    # batch to the restarted collector; gone (the default exit deadline, 1.5 s, far inside the exporter's 10 s of
+    # retries): the cut batch is still being retried at exit, abandoned and counted; given-up (that signal's exporter
+    # timeout 0.5 s, below its first 0.8-1.2 s backoff; no exit deadline): each of its exports fails, counted.
+    extra = {f"OTEL_EXPORTER_OTLP_{_SIGNAL[path]}_TIMEOUT": "0.5"} if fate == "given-up" else {}
+    with DyingCollector(die_on=path) as collector:
+        proc = _start("collector", collector, export_timeout=None if fate == "gone" else NO_DEADLINE, **extra)
+        _await(proc, collector.died, "the collector's death in the middle of a request")
+        if fate == "restarted":
+            collector.revive()
+        _go(proc)  # the workload's second phase runs after the death (and the restart)
+        done = _finish(proc)
+    assert collector.deaths == [path]
     (created,) = _created(done.stdout).values()
     dropped = _reported_dropped(done.stderr)
     spans, logs = _ids(collector)
@@ -78,13 +120,31 @@ def test_collector_dying_mid_batch_loses_nothing_unreported(path: str, revive_af
     assert _duplicates(spans) == 0 and _duplicates(logs) == 0, summary
     assert created["spans"] == len(spans) + dropped["spans"], summary
     assert created["logs"] == len(record_bodies) + dropped["logs"] and log_created >= len(logs), summary
-    # The cut batch is either re-sent once the collector is back (the SDK exporter retries a reset connection)
-    # or counted as dropped: which one depends on timing; the sums above hold for both.
+    kind = "spans" if path == "/v1/traces" else "logs"
+    if fate == "restarted":
+        assert dropped == {"spans": 0, "logs": 0}, summary  # the cut batch was re-sent, nothing lost
+    else:
+        assert dropped[kind] == created[kind] > 0, summary  # nothing of it arrived after the death
 
 
 def _fork_run(mode: str, hold_nth: int) -> None:
-    with DyingCollector(hold=1.0, hold_nth=hold_nth) as collector:
-        done = _run(mode, collector)
+    with DyingCollector(hold_nth=hold_nth) as collector:
+        proc = _start(mode, collector, export_timeout=NO_DEADLINE)
+        if mode == "fork":
+            _await(proc, collector.held, "the held span export")
+            _go(proc)  # the workload forks while the collector holds its batch
+        assert proc.stdout is not None
+        guard = threading.Timer(HANG_GUARD_S, proc.kill)  # a hung workload ends the readline below
+        guard.start()
+        lines = []
+        try:
+            while (line := proc.stdout.readline()) and not line.startswith("FORKED "):
+                lines.append(line)
+        finally:
+            guard.cancel()
+        collector.release()  # the fork happened (or the workload ended): the held export may complete
+        done = _finish(proc)
+    done.stdout = "".join(lines) + line + done.stdout
     forked = re.search(r"FORKED child=(\d+) in_flight=(\d+)", done.stdout)
     assert forked and int(forked.group(2)) > 0, f"no batch was in flight at the fork: {done.stdout}"
     child = int(forked.group(1))
