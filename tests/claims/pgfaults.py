@@ -1,10 +1,11 @@
 """Faults injected into a real PostgreSQL session at a chosen moment of a transaction (claims tests only).
 
-- :func:`install_stall_triggers`: triggers on ``profiling.tests`` that stall (``pg_sleep``) on the row whose
-  ``test_id`` is :data:`VICTIM` while ``profiling.fault`` is armed: ``insert`` stalls the INSERT (before commit),
-  ``commit`` stalls a deferred constraint trigger, which runs inside ``COMMIT``.
-- :class:`Killer`: from a second connection, waits for a backend stalled in ``pg_sleep``, disarms the fault (so the
-  retried attempt does not stall) and kills that backend with ``pg_terminate_backend``.
+- :func:`install_stall_triggers`: triggers on ``profiling.tests`` that stall on the row whose ``test_id`` is
+  :data:`VICTIM` while ``profiling.fault`` is armed: ``insert`` stalls the INSERT (before commit), ``commit`` stalls
+  a deferred constraint trigger, which runs inside ``COMMIT``. The stall is a wait for an advisory lock the
+  :class:`Killer` holds: it lasts exactly until the killer acts (no ``pg_sleep`` of a guessed length).
+- :class:`Killer`: holds that lock from its creation; from that connection, waits for a backend stalled on it,
+  disarms the fault (so the retried attempt does not stall) and kills that backend with ``pg_terminate_backend``.
 - :class:`CommitCutter`: a TCP proxy in front of the server that forwards ``COMMIT``, waits for the server's answer
   (the transaction is committed) and cuts the connection instead of delivering it: a failure *after* commit.
 """
@@ -16,20 +17,21 @@ import threading
 import time
 
 VICTIM = "victim"
+STALL_LOCK = 712_001  # the advisory lock key the stalled statement waits for
 
 _TRIGGERS = f"""
 CREATE TABLE IF NOT EXISTS profiling.fault (armed text);
 CREATE OR REPLACE FUNCTION profiling.stall_insert() RETURNS trigger AS $$
 BEGIN
   IF NEW.test_id = '{VICTIM}' AND EXISTS (SELECT 1 FROM profiling.fault WHERE armed = 'insert') THEN
-    PERFORM pg_sleep(30);
+    PERFORM pg_advisory_xact_lock({STALL_LOCK});
   END IF;
   RETURN NEW;
 END $$ LANGUAGE plpgsql;
 CREATE OR REPLACE FUNCTION profiling.stall_commit() RETURNS trigger AS $$
 BEGIN
   IF NEW.test_id = '{VICTIM}' AND EXISTS (SELECT 1 FROM profiling.fault WHERE armed = 'commit') THEN
-    PERFORM pg_sleep(30);
+    PERFORM pg_advisory_xact_lock({STALL_LOCK});
   END IF;
   RETURN NULL;
 END $$ LANGUAGE plpgsql;
@@ -57,22 +59,31 @@ def install_stall_triggers(server, db: str, armed: str) -> None:
 
 
 class Killer(threading.Thread):
-    """Kills the first backend of ``db`` found stalled in ``pg_sleep`` (disarming the fault first)."""
+    """Kills the first backend of ``db`` found stalled on :data:`STALL_LOCK` (disarming the fault first).
 
-    def __init__(self, server, db: str, timeout: float = 20.0) -> None:
+    The lock is taken here, before the test starts the write. ``hang_guard`` only bounds a stall that never comes:
+    the killer then lets go of the lock, the write goes on, and the test's ``killed`` assertion fails.
+    """
+
+    def __init__(self, server, db: str, hang_guard: float = 60.0) -> None:
         super().__init__(name="pg-killer", daemon=True)
-        self.server, self.db, self.timeout = server, db, timeout
+        self.server, self.db, self.hang_guard = server, db, hang_guard
         self.killed: list[int] = []
         self.query: str | None = None
+        self._conn = _admin(server, db)
+        with self._conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", (STALL_LOCK,))
 
     def run(self) -> None:
-        conn = _admin(self.server, self.db)
-        deadline = time.monotonic() + self.timeout
+        conn = self._conn
+        deadline = time.monotonic() + self.hang_guard
         try:
             with conn.cursor() as cur:
                 while time.monotonic() < deadline and not self.killed:
-                    cur.execute("SELECT pid, query FROM pg_stat_activity WHERE datname = %s AND wait_event = 'PgSleep'"
-                                " AND pid <> pg_backend_pid()", (self.db,))
+                    # readiness: the backend is waiting for our lock (PostgreSQL has no event to await for that)
+                    cur.execute("SELECT a.pid, a.query FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid"
+                                " WHERE a.datname = %s AND l.locktype = 'advisory' AND NOT l.granted"
+                                " AND l.objid = %s AND a.pid <> pg_backend_pid()", (self.db, STALL_LOCK))
                     row = cur.fetchone()
                     if row is None:
                         time.sleep(0.01)
