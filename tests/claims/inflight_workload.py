@@ -4,8 +4,8 @@
 
 Work: JaCoCo parses through the real ``core.coverage.jacoco_parser`` (one ``coverage.parse`` span each) and a
 warning on a ``core.*`` logger (one log record each, its body numbered so duplicates can be told apart), in
-phases. No sleeps: each moment is awaited (a line from the test on stdin, a queue's own flush) or forced (a
-queue's ``flush(0)`` starts its export now instead of at the 1 s schedule).
+phases. No sleep stands for a moment: each one is awaited (a line from the test on stdin, a queue's own flush)
+or forced (a queue's ``flush(0)`` starts its export now instead of at the 1 s schedule).
 
 - ``collector``: phase 1, exported at once (the test's collector dies in the middle of it), then waits for the
   test's line on stdin (sent once the collector died, and came back or not), phase 2;

@@ -98,11 +98,15 @@ _SIGNAL = {"/v1/traces": "TRACES", "/v1/logs": "LOGS"}
 @pytest.mark.parametrize("path", ["/v1/traces", "/v1/logs"], ids=["spans", "log-records"])
 def test_collector_dying_mid_batch_loses_nothing_unreported(path: str, fate: str) -> None:
     """Created = delivered + reported dropped (spans, log records), no duplicates, when the collector dies mid-batch."""
-    # Each fate is fixed by configuration, not by a race: restarted (no exit deadline): the exporter re-sends the cut
-    # batch to the restarted collector; gone (the default exit deadline, 1.5 s, far inside the exporter's 10 s of
-    # retries): the cut batch is still being retried at exit, abandoned and counted; given-up (that signal's exporter
-    # timeout 0.5 s, below its first 0.8-1.2 s backoff; no exit deadline): each of its exports fails, counted.
-    extra = {f"OTEL_EXPORTER_OTLP_{_SIGNAL[path]}_TIMEOUT": "0.5"} if fate == "given-up" else {}
+    # Each fate is fixed by configuration, not by a race:
+    # - restarted (no exit deadline; exporters' timeout 45 s, so retries at 1, 3, 7, 15, 31 s): the exporter re-sends
+    #   the cut batch to the restarted collector, nothing is dropped;
+    # - gone (the default exit deadline, 1.5 s, far inside the exporter's 10 s of retries): the cut batch is still
+    #   being retried at exit, abandoned and counted;
+    # - given-up (that signal's exporter timeout 0.5 s, below its first 0.8-1.2 s backoff; no exit deadline): each
+    #   of its exports fails and is counted.
+    extra = {"restarted": {"OTEL_EXPORTER_OTLP_TIMEOUT": "45"},
+             "given-up": {f"OTEL_EXPORTER_OTLP_{_SIGNAL[path]}_TIMEOUT": "0.5"}}.get(fate, {})
     with DyingCollector(die_on=path) as collector:
         proc = _start("collector", collector, export_timeout=None if fate == "gone" else NO_DEADLINE, **extra)
         _await(proc, collector.died, "the collector's death in the middle of a request")
