@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
 from opentelemetry.trace import SpanKind, StatusCode
 
-__all__ = ["FastOTLPSpanExporter", "encode_spans"]
+__all__ = ["REQUEST_LIMIT", "FastOTLPSpanExporter", "encode_spans"]
 
 # the SDK encoder logs a value it cannot encode here, then skips the key
 _sdk_logger = logging.getLogger("opentelemetry.exporter.otlp.proto.common._internal")
@@ -312,28 +312,61 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
         return bytes(sdk_encode_spans(spans).SerializePartialToString())
 
 
+# One request's encoded size at most: a collector's gRPC receiver refuses more than 4 MiB by default (its HTTP
+# receiver 20 MiB), and a refused request loses every span in it. Our queue hands this exporter batches of up to
+# export.pipeline.OTLP_HTTP_SPAN_BATCH spans (fewer requests: much of an export's HTTP cost is per request); a batch
+# that encodes larger than REQUEST_LIMIT goes out as several requests.
+REQUEST_LIMIT = 4 * 1024 * 1024
+
+
+def _requests(spans: Sequence[ReadableSpan], data: bytes, limit: int) -> list[tuple[Sequence[ReadableSpan], bytes]]:
+    """``spans`` (encoded as ``data``) as requests of at most ``limit`` bytes, halving until each fits (a single
+    span larger than the limit goes alone: the exporter's own size check decides about it)."""
+    if len(data) <= limit or len(spans) < 2:
+        return [(spans, data)]
+    half = len(spans) // 2
+    first, second = spans[:half], spans[half:]
+    return _requests(first, encode_spans(first), limit) + _requests(second, encode_spans(second), limit)
+
+
 class FastOTLPSpanExporter(OTLPSpanExporter):
     """The SDK's OTLP/HTTP span exporter (same settings, HTTP client and session, retries, size limit, metrics and
     messages), with :func:`encode_spans` as its encoder. Its ``export`` is the SDK's with the encoder swapped;
-    on an SDK without the parts it relies on, it is the SDK's ``export`` unchanged."""
+    on an SDK without the parts it relies on, it is the SDK's ``export`` unchanged.
+
+    A batch larger than :data:`REQUEST_LIMIT` encoded goes out as several requests, in order, stopping at the first
+    that fails; :attr:`sent_before_failing` then says how many spans went out before it (the queue counts them as
+    exported, the rest as dropped)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._fast = all(hasattr(self, name) for name in ("_shutdown", "_metrics", "_max_request_size", "_client"))
+        self.request_limit = REQUEST_LIMIT
+        self.sent_before_failing = 0
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.sent_before_failing = 0
         if not self._fast:
             return super().export(spans)
         if self._shutdown:
             _logger.warning("Exporter already shutdown, ignoring batch")
             return SpanExportResult.FAILURE
-        with self._metrics.export_operation(len(spans)) as result:
-            try:
-                data = encode_spans(spans)
-            except Exception as error:
+        try:
+            data = encode_spans(spans)
+        except Exception as error:
+            with self._metrics.export_operation(len(spans)) as result:
                 _logger.error("Failed to encode span batch: %s", error)
                 result.error = error
+            return SpanExportResult.FAILURE
+        for part, part_data in _requests(spans, data, self.request_limit):
+            if self._send(part, part_data) is not SpanExportResult.SUCCESS:
                 return SpanExportResult.FAILURE
+            self.sent_before_failing += len(part)
+        self.sent_before_failing = 0
+        return SpanExportResult.SUCCESS
+
+    def _send(self, spans: Sequence[ReadableSpan], data: bytes) -> SpanExportResult:
+        with self._metrics.export_operation(len(spans)) as result:
             if _is_request_too_large(data, self._max_request_size):
                 _logger.warning("Dropping span batch: serialized size %d bytes exceeds max_request_size %d bytes.",
                                 len(data), self._max_request_size)

@@ -106,6 +106,8 @@ class ExportQueue:
         self._factory = exporter_factory
         self._max_queue = max_queue_size
         self._max_batch = max_batch_size
+        # put wakes the worker when this many wait (at most half the queue, so a small queue is not full first)
+        self._wake_at = max(1, min(max_batch_size, max_queue_size // 2))
         self._delay = schedule_delay
         self._relabel = relabel
         self._first_export = first_export  # run once on the worker before its first export (pipeline warm-up)
@@ -119,6 +121,7 @@ class ExportQueue:
         self._wake = threading.Event()
         self._idle = threading.Event()
         self._idle.set()
+        self._idle_flag = True  # mirrors _idle under _lock: put clears the Event only when it is set
         self._items: deque[Any] = deque()
         self._worker: threading.Thread | None = None
         self._closed = False
@@ -133,18 +136,21 @@ class ExportQueue:
     # -- application side ---------------------------------------------------------------------------------
 
     def put(self, item: Any) -> None:
+        # On the application's thread for every span: one uncontended lock, an append, a length check; the
+        # Events are touched only when their state changes (not once per item).
         with self._lock:
-            if self._closed:
-                self._drop(1, "after_shutdown")
+            items = self._items
+            size = len(items)
+            if size >= self._max_queue or self._closed:
+                self._drop(1, "after_shutdown" if self._closed else "queue_full")
                 return
-            if len(self._items) >= self._max_queue:
-                self._drop(1, "queue_full")
-                return
-            self._items.append(item)
-            self._idle.clear()
-            if self._worker is None:
-                self._start_worker()
-            if len(self._items) >= self._max_batch:
+            items.append(item)
+            if self._idle_flag:
+                self._idle_flag = False
+                self._idle.clear()
+                if self._worker is None:
+                    self._start_worker()
+            if size + 1 == self._wake_at:
                 self._wake.set()
 
     def _drop(self, count: int, reason: str) -> None:
@@ -176,21 +182,22 @@ class ExportQueue:
         while True:
             with self._lock:
                 if not self._items or self._abandoned:
+                    self._idle_flag = True
                     self._idle.set()
                     return
                 batch = [self._items.popleft() for _ in range(min(self._max_batch, len(self._items)))]
                 self._in_flight = len(batch)
-            ok = self._export(batch)
+            sent = self._export(batch)
             with self._lock:
                 # After shutdown abandoned the batch it was already counted as dropped: never twice.
                 if not self._abandoned:
-                    if ok:
-                        self.exported += len(batch)
-                    else:
-                        self._drop(len(batch), "export_failed")
+                    self.exported += sent
+                    if sent < len(batch):
+                        self._drop(len(batch) - sent, "export_failed")
                 self._in_flight = 0
 
-    def _export(self, batch: list[Any]) -> bool:
+    def _export(self, batch: list[Any]) -> int:
+        """How many items of ``batch`` went out: all of them, or after a failure what the exporter says it sent."""
         try:
             if self._exporter is None:
                 with building():
@@ -202,12 +209,11 @@ class ExportQueue:
             if warm_up is not None:
                 warm_up()  # after this batch went out, not before it (it builds under building() itself)
             if getattr(result, "name", "SUCCESS") == "SUCCESS":
-                return True
+                return len(batch)
             self.problem = _voice.take_problem() or "the exporter reported a failure"
-            return False
         except BaseException as exc:  # (even SystemExit from an exporter: the batch is counted)
             self._fail(exc)
-            return False
+        return _sent_before_failing(self._exporter, len(batch))
 
     def _fail(self, exc: BaseException) -> None:
         self.problem = f"{type(exc).__name__}: {_voice.one_line(exc, 160)}"
@@ -256,6 +262,12 @@ class ExportQueue:
             self._abandoned = True
             if left:
                 self._drop(left, reason)
+
+
+def _sent_before_failing(exporter: Exporter | None, size: int) -> int:
+    """What an exporter that sends a batch as several requests (export.encoding's) delivered before one failed."""
+    sent = getattr(exporter, "sent_before_failing", 0)
+    return sent if type(sent) is int and 0 <= sent <= size else 0
 
 
 def suppress_instrumentation() -> None:

@@ -136,3 +136,56 @@ def test_an_export_given_up_at_exit_keeps_what_it_said_as_the_reason():
         _voice.uninstall()
     assert queue.drop_reasons == {"exit_deadline": 1}
     assert queue.problem == "Transient error Connection refused, retrying"
+
+
+def test_items_sent_before_a_later_request_failed_count_as_exported():
+    """An exporter that sent part of a batch before a request failed has that part exported, the rest dropped."""
+
+    class Split:
+        sent_before_failing = 0
+
+        def export(self, items):
+            self.sent_before_failing = 2  # two of the batch went out in a first request; the second request failed
+            return Result("FAILURE")
+
+    queue = ExportQueue("traces:test", Split, schedule_delay=3600, max_batch_size=5)
+    for item in "abcde":
+        queue.put(item)
+    assert queue.flush(10)
+    queue.shutdown(time.monotonic() + 1)
+    assert (queue.exported, queue.dropped, queue.drop_reasons) == (2, 3, {"export_failed": 3})
+
+
+def test_a_full_batch_wakes_the_worker_before_the_schedule_delay():
+    """The batch's last item wakes the worker at once; in a small queue, half the queue does (before it is full)."""
+    import threading
+
+    for max_queue, max_batch, puts in ((100, 3, 3), (4, 100, 2)):
+        exported = threading.Event()
+
+        class Exporter:
+            def export(self, items, exported=exported):
+                exported.set()
+                return Result("SUCCESS")
+
+        queue = ExportQueue("traces:test", Exporter, schedule_delay=3600, max_queue_size=max_queue,
+                            max_batch_size=max_batch)
+        for index in range(puts):
+            assert not exported.is_set()
+            queue.put(index)
+        assert exported.wait(10), (max_queue, max_batch)  # (10 s bounds a failure: the delay is an hour)
+        queue.shutdown(time.monotonic() + 1)
+
+
+def test_flush_waits_for_items_put_after_the_queue_went_idle():
+    """After one flush emptied the queue, a put makes the next flush wait for that item too."""
+    class Exporter:
+        def export(self, items):
+            return Result("SUCCESS")
+
+    queue = ExportQueue("traces:test", Exporter, schedule_delay=3600)
+    queue.put("first")
+    assert queue.flush(10) and queue.exported == 1
+    queue.put("second")
+    assert queue.flush(10) and queue.exported == 2
+    queue.shutdown(time.monotonic() + 1)
