@@ -122,6 +122,7 @@ class ExportQueue:
         self._idle = threading.Event()
         self._idle.set()
         self._idle_flag = True  # mirrors _idle under _lock: put clears the Event only when it is set
+        self._flush_wanted = False  # a flush waits: drain to the end, part batches included
         self._items: deque[Any] = deque()
         self._worker: threading.Thread | None = None
         self._closed = False
@@ -179,12 +180,19 @@ class ExportQueue:
                 return
 
     def _drain(self) -> None:
+        first = True
         while True:
             with self._lock:
                 if not self._items or self._abandoned:
                     self._idle_flag = True
+                    self._flush_wanted = False
                     self._idle.set()
                     return
+                if not (first or self._closed or self._flush_wanted) and len(self._items) < self._wake_at:
+                    # what arrived during the last export waits for a full batch or the schedule delay: no
+                    # trail of small requests after each full one
+                    return
+                first = False
                 batch = [self._items.popleft() for _ in range(min(self._max_batch, len(self._items)))]
                 self._in_flight = len(batch)
             sent = self._export(batch)
@@ -225,6 +233,8 @@ class ExportQueue:
         """Wait until everything queued so far was handed to the exporter, at most ``timeout`` seconds."""
         if self._worker is None:
             return True
+        with self._lock:
+            self._flush_wanted = True
         self._wake.set()
         return self._idle.wait(timeout)
 

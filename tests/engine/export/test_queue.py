@@ -189,3 +189,35 @@ def test_flush_waits_for_items_put_after_the_queue_went_idle():
     queue.put("second")
     assert queue.flush(10) and queue.exported == 2
     queue.shutdown(time.monotonic() + 1)
+
+
+def test_items_arriving_during_an_export_wait_for_a_full_batch():
+    """What arrives while a batch is out waits for a full batch or the schedule delay: no trailing small request."""
+    import queue as queues
+    import threading
+
+    calls: list[int] = []
+    waits: queues.Queue[bool] = queues.Queue()
+
+    class Watched(threading.Event):
+        def wait(self, timeout=None):  # the worker going back to sleep
+            waits.put(True)
+            return super().wait(timeout)
+
+    class Exporter:
+        def export(self, items):
+            calls.append(len(items))
+            if len(calls) == 1:
+                for item in ("late 1", "late 2"):  # arrive while the first batch is out
+                    export_queue.put(item)
+            return Result("SUCCESS")
+
+    export_queue = ExportQueue("traces:test", Exporter, schedule_delay=3600, max_batch_size=4)
+    export_queue._wake = Watched()
+    for item in range(4):
+        export_queue.put(item)
+    waits.get(timeout=10)  # the first wait, before the batch filled
+    waits.get(timeout=10)  # back to sleep after the first batch
+    assert calls == [4]
+    assert export_queue.flush(10) and calls == [4, 2]
+    export_queue.shutdown(time.monotonic() + 1)
