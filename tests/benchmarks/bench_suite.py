@@ -115,28 +115,44 @@ def child_startup(rounds: int = 9) -> tuple[float, float]:
     return statistics.median(samples["plain"]), statistics.median(samples["instrumented"])
 
 
-def print_profile(timeout: float) -> None:
+def print_profile(timeout: float, save: Path | None = None) -> None:
     print("\nprofiling round (suite_profile_plugin loaded; not part of the medians above):", flush=True)
     plain_wall, plain, _, _ = profiled_run("plain", timeout)
     inst_wall, inst, spans, logs = profiled_run("instrumented", timeout)
+    if save is not None:
+        save.write_text(json.dumps({"plain": plain, "instrumented": inst}, indent=1))
     print(f"  wall: plain {plain_wall:.1f} s, instrumented {inst_wall:.1f} s (+{inst_wall - plain_wall:.1f} s); "
           f"received {spans} spans, {logs} log records; hooks: {inst['hook']}")
     callables = inst["callables"]
     added = sum(c["added_seconds"] for c in callables.values())
     calls = sum(c["calls"] for c in callables.values())
-    print(f"  instrumented callables: {calls} calls, {added:.2f} s in our wrappers (hook cost "
-          f"{inst['calibration_seconds_per_call'] * 1e9:.0f} ns/call subtracted); top by added time:")
-    print("  | span | calls | added total | added per call |")
-    print("  |---|---|---|---|")
-    for name, row in sorted(callables.items(), key=lambda kv: -kv[1]["added_seconds"])[:15]:
-        per = row["added_seconds"] / row["calls"] * 1e6 if row["calls"] else 0.0
-        print(f"  | {name} | {row['calls']} | {row['added_seconds'] * 1000:.0f} ms | {per:.1f} us |")
+    first = sum(c.get("first_added_seconds", 0.0) for c in callables.values())
+    added_cpu = sum(c.get("added_cpu_seconds", 0.0) for c in callables.values())
+    print(f"  instrumented callables: {calls} calls, {added:.2f} s wall ({added_cpu:.2f} s CPU) in our wrappers "
+          f"(hook cost {inst['calibration_seconds_per_call'] * 1e9:.0f} ns/call subtracted), of which {first:.2f} s "
+          f"in the first call of each (lazy set-up); top by added time, then by calls:")
+    print("  | span | calls | added total (CPU) | first call | added per later call |")
+    print("  |---|---|---|---|---|")
+    by_added = sorted(callables.items(), key=lambda kv: -kv[1]["added_seconds"])[:12]
+    by_calls = [kv for kv in sorted(callables.items(), key=lambda kv: -kv[1]["calls"])[:6] if kv not in by_added]
+    for name, row in by_added + by_calls:
+        head = row.get("first_added_seconds", 0.0)
+        later = (row["added_seconds"] - head) / (row["calls"] - 1) * 1e6 if row["calls"] > 1 else 0.0
+        print(f"  | {name} | {row['calls']} | {row['added_seconds'] * 1000:.1f} ms "
+              f"({row.get('added_cpu_seconds', 0.0) * 1000:.1f} ms) | {head * 1000:.1f} ms | "
+              f"{max(later, 0.0):.1f} us |")
     if inst["untimed_targets"]:
         print(f"  wrapped but not timed (generator/coroutine/class targets): {inst['untimed_targets']}")
     log = inst["logs"]
+    log_cpu = log.get("cpu_seconds", 0.0)
     per_log = log["seconds"] / log["records"] * 1e6 if log["records"] else 0.0
-    print(f"  log bridge: {log['records']} records through BridgeHandler.handle, {log['seconds'] * 1000:.0f} ms "
-          f"({per_log:.1f} us/record)")
+    later_log = ((log["seconds"] - log.get("first_seconds", 0.0)) / (log["records"] - 1) * 1e6
+                 if log["records"] > 1 else 0.0)
+    print(f"  log bridge: {log['records']} records through BridgeHandler.handle in {inst_wall:.0f} s "
+          f"({log['records'] / inst_wall:.1f}/s), {log['seconds'] * 1000:.0f} ms ({per_log:.1f} us/record; first "
+          f"record {log.get('first_seconds', 0.0) * 1000:.1f} ms, later ones {later_log:.1f} us each, slowest "
+          f"{log.get('max_seconds', 0.0) * 1000:.1f} ms) = {log['seconds'] / inst_wall * 100:.2f} % of the wall "
+          f"time; CPU {log_cpu * 1000:.0f} ms ({log_cpu / max(log['records'], 1) * 1e6:.1f} us/record)")
     cold, warm = child_startup()
     for label, data in (("plain", plain), ("instrumented", inst)):
         procs = data["processes"]
@@ -153,8 +169,9 @@ def print_profile(timeout: float) -> None:
         print(f"  CPU ({label}): pytest process {cpu['self']:.1f} s, children {cpu['children']:.1f} s; "
               f"threads other than main: {threads or 'none'}")
     extra_cpu, extra_wall = inst["cpu"]["self"] - plain["cpu"]["self"], inst_wall - plain_wall
-    print(f"  accounted: wrappers {added:.1f} s + log bridge {log['seconds']:.1f} s + child start-up "
-          f"~{(warm - cold) * python_children:.1f} s; process CPU +{extra_cpu:.1f} s, wall +{extra_wall:.1f} s")
+    print(f"  accounted: wrappers {added:.1f} s (CPU {added_cpu:.1f} s) + log bridge {log['seconds']:.1f} s + "
+          f"child start-up ~{(warm - cold) * python_children:.1f} s; process CPU +{extra_cpu:.1f} s, "
+          f"wall +{extra_wall:.1f} s")
 
 
 def main() -> int:
@@ -163,11 +180,12 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds one run may take")
     parser.add_argument("--no-profile", action="store_true", help="skip the profiling round")
     parser.add_argument("--profile-only", action="store_true", help="only the profiling round")
+    parser.add_argument("--profile-json", type=Path, help="also write both runs' profile data to this file")
     args = parser.parse_args()
     if not args.profile_only:
         print_ratio(timed_rounds(args.rounds, args.timeout))
     if not args.no_profile:
-        print_profile(args.timeout)
+        print_profile(args.timeout, args.profile_json)
     return 0
 
 

@@ -7,7 +7,12 @@ extra profiling round, never in the timed rounds, and never into the distributio
 - per instrumented callable (span name): calls and the time spent in our wrapper around the callable,
   excluding the callable itself (the hook times the installed wrapper and, inside it, the original; its own
   cost, calibrated at start, is subtracted);
-- the log bridge: records handled by ``BridgeHandler.handle`` and the time spent there;
+- the same two figures as CPU time of the calling thread (``time.thread_time``), which a loaded machine's
+  preemption does not inflate;
+- per callable also the added time of its first call (lazy set-up such as the SDK providers built on first use
+  lands on whichever call comes first, so it is told apart from the steady per-call cost);
+- the log bridge: records handled by ``BridgeHandler.handle``, the time spent there, the first record's share
+  and the slowest record;
 - child processes started (``subprocess``: how many, how many run Python) and forks;
 - CPU time of the main thread's process (``RUSAGE_SELF``), its children (``RUSAGE_CHILDREN``), and the
   distribution's own threads (export workers), read from ``/proc/self/task``.
@@ -32,15 +37,19 @@ from collections import defaultdict
 from typing import Any
 
 _perf = time.perf_counter
+_cpu = time.thread_time  # CPU of the calling thread: on a loaded machine wall intervals include preemption
 _out = os.environ.get("SUITE_PROFILE_JSON")
 _calls: dict[str, int] = defaultdict(int)
 _outer: dict[str, float] = defaultdict(float)
 _inner: dict[str, float] = defaultdict(float)
+_outer_cpu: dict[str, float] = defaultdict(float)
+_inner_cpu: dict[str, float] = defaultdict(float)
+_first: dict[str, float] = {}  # added time of each callable's first call (lazy set-up lands there)
 _untimed: dict[str, int] = defaultdict(int)  # wrapped, but not a plain function: counted only via spans
-_logs = {"records": 0, "seconds": 0.0}
+_logs = {"records": 0, "seconds": 0.0, "cpu_seconds": 0.0, "first_seconds": 0.0, "max_seconds": 0.0}
 _procs: dict[str, Any] = {"popen": 0, "python": 0, "forks": 0, "commands": defaultdict(int)}
 _hook = {"wrap": "not installed", "logs": "not installed"}
-_calibration = {"seconds_per_call": 0.0}
+_calibration = {"seconds_per_call": 0.0, "cpu_seconds_per_call": 0.0}
 
 
 def _noop() -> None:
@@ -52,21 +61,27 @@ def _timed_pair(raw: Any, name: str) -> tuple[Any, Any]:
 
     @functools.wraps(raw)
     def timed_raw(*args: Any, **kwargs: Any) -> Any:
-        started = _perf()
+        started, started_cpu = _perf(), _cpu()
         try:
             return raw(*args, **kwargs)
         finally:
+            _inner_cpu[name] += _cpu() - started_cpu
             _inner[name] += _perf() - started
 
     def outer_of(installed: Any) -> Any:
         @functools.wraps(raw)
         def timed_installed(*args: Any, **kwargs: Any) -> Any:
-            started = _perf()
+            inner_before = _inner[name]
+            started, started_cpu = _perf(), _cpu()
             try:
                 return installed(*args, **kwargs)
             finally:
-                _outer[name] += _perf() - started
+                outer = _perf() - started
+                _outer_cpu[name] += _cpu() - started_cpu
+                _outer[name] += outer
                 _calls[name] += 1
+                if name not in _first:
+                    _first[name] = outer - (_inner[name] - inner_before)
 
         for attr in ("__crossbridge_otel_original__",):
             if hasattr(installed, attr):
@@ -122,11 +137,16 @@ def _install_log_hook() -> None:
     handle = BridgeHandler.handle
 
     def timed_handle(self: Any, record: Any) -> Any:
-        started = _perf()
+        started, started_cpu = _perf(), _cpu()
         try:
             return handle(self, record)
         finally:
-            _logs["seconds"] += _perf() - started
+            _logs["cpu_seconds"] += _cpu() - started_cpu
+            spent = _perf() - started
+            _logs["seconds"] += spent
+            _logs["max_seconds"] = max(_logs["max_seconds"], spent)
+            if not _logs["records"]:
+                _logs["first_seconds"] = spent
             _logs["records"] += 1
 
     BridgeHandler.handle = timed_handle  # type: ignore[method-assign]
@@ -153,20 +173,23 @@ def _calibrate() -> None:
     """The hook's own cost per call (two timed frames around a no-op), subtracted from the added time."""
     timed_raw, outer_of = _timed_pair(_noop, "__calibration__")
     timed = outer_of(timed_raw)
-    rounds = []
+    rounds, cpu_rounds = [], []
     for _ in range(5):
-        started = _perf()
+        started, started_cpu = _perf(), _cpu()
         for _ in range(20_000):
             timed()
-        hooked = _perf() - started
-        started = _perf()
+        hooked, hooked_cpu = _perf() - started, _cpu() - started_cpu
+        started, started_cpu = _perf(), _cpu()
         for _ in range(20_000):
             _noop()
         rounds.append((hooked - (_perf() - started)) / 20_000)
+        cpu_rounds.append((hooked_cpu - (_cpu() - started_cpu)) / 20_000)
     rounds.sort()
+    cpu_rounds.sort()
     # timed_installed's frame is outside the outer-minus-inner difference; timed_raw's is inside: about half
     _calibration["seconds_per_call"] = rounds[len(rounds) // 2] / 2
-    for table in (_calls, _outer, _inner):
+    _calibration["cpu_seconds_per_call"] = cpu_rounds[len(cpu_rounds) // 2] / 2
+    for table in (_calls, _outer, _inner, _first, _outer_cpu, _inner_cpu):
         table.pop("__calibration__", None)
 
 
@@ -202,10 +225,12 @@ def pytest_unconfigure(config: Any) -> None:
     if not _out:
         return
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    per_call = _calibration["seconds_per_call"]
+    per_call, per_call_cpu = _calibration["seconds_per_call"], _calibration["cpu_seconds_per_call"]
     callables = {
         name: {"calls": _calls[name],
                "added_seconds": max(0.0, _outer[name] - _inner[name] - per_call * _calls[name]),
+               "first_added_seconds": max(0.0, _first.get(name, 0.0) - per_call),
+               "added_cpu_seconds": max(0.0, _outer_cpu[name] - _inner_cpu[name] - per_call_cpu * _calls[name]),
                "inner_seconds": _inner[name]}
         for name in _calls
     }
