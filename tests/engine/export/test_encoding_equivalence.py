@@ -126,3 +126,20 @@ def test_cached_attributes_keep_each_values_type():
     assert [v.WhichOneof("value") for v in values] == ["int_value", "bool_value", "double_value", "double_value",
                                                        "double_value", "string_value", "int_value", "bool_value"]
     assert str(values[4].double_value) == "-0.0"
+
+
+def test_dropped_counts_without_any_kept_event_or_link_are_encoded():
+    """With room for no event or link, the spans' dropped_events and dropped_links counts still go out as the SDK's."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource({"k": "v"}), span_limits=SpanLimits(max_events=0, max_links=0,
+                                                                                    max_attributes=0))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("limits").start_as_current_span(
+            "none kept", links=[Link(SpanContext(1, 2, False))], attributes={"a": 1}) as span:
+        span.add_event("dropped")
+        span.add_event("dropped too")
+    batch = exporter.get_finished_spans()
+    ours = ExportTraceServiceRequest.FromString(encode_spans(batch))
+    encoded = ours.resource_spans[0].scope_spans[0].spans[0]
+    assert (encoded.dropped_events_count, encoded.dropped_links_count, encoded.dropped_attributes_count) == (2, 1, 1)
+    assert ours == sdk_encode_spans(batch)
