@@ -34,7 +34,6 @@ WORKLOAD = HERE / "workload.py"
 INSTRUMENT = Path(sys.executable).with_name("opentelemetry-instrument")
 EXPORT_TIMEOUT_S = 1.5  # CROSSBRIDGE_OTEL_EXPORT_TIMEOUT's default, which the rows keep
 BUDGET_S = EXPORT_TIMEOUT_S + 0.5
-SIGNAL_AFTER_END_S = 0.3
 PARALLEL = 2
 HANG_S = 45  # a run still going after this is killed (and fails its row: it did not exit)
 
@@ -91,7 +90,8 @@ class Run:
 
     def output(self) -> list[str]:
         """stdout without our accounting lines, normalised (times, this run's directory)."""
-        lines = [line for line in self.stdout.splitlines() if not line.startswith(("FAULT-STATS", "END "))]
+        ours = ("FAULT-STATS", "END ", "FLUSH-ARMED")
+        lines = [line for line in self.stdout.splitlines() if not line.startswith(ours)]
         return [_normalise(line, self.workdir) for line in lines]
 
     def error_lines(self) -> list[str]:
@@ -202,6 +202,7 @@ def _run(fault: str, row: Row | None, endpoint: str | None, sink: OtlpSink | Non
     out: list[str] = []
     err: list[str] = []
     ended: list[float] = []
+    signalled: list[int] = []
 
     def read_stdout() -> None:
         assert process.stdout is not None
@@ -212,8 +213,9 @@ def _run(fault: str, row: Row | None, endpoint: str | None, sink: OtlpSink | Non
                 threading.Timer(1.5, sink.start).start()
             if line.startswith("END "):
                 ended.append(float(line.split()[1]))
-                if row is not None and row.signal is not None:
-                    threading.Timer(SIGNAL_AFTER_END_S, _send, (process, row.signal)).start()
+            if line.startswith("FLUSH-ARMED") and row is not None and row.signal is not None and not signalled:
+                signalled.append(row.signal)  # during the exit flush (a forked child's flush says it too)
+                _send(process, row.signal)
 
     def read_stderr() -> None:
         assert process.stderr is not None

@@ -8,6 +8,7 @@ same small job in every mode, plainly or under ``opentelemetry-instrument``, and
 - ``RESULT {json}``: what CrossBridge returned (the figure compared with the plain run);
 - ``PHASE-1-DONE``: between the phases (the test may kill its collector then);
 - ``END <epoch seconds>``: from the program's last statement, so the test can time the exit (the flush);
+- ``FLUSH-ARMED``: only under the distribution, once its exit flush is under way (the signal rows signal then);
 - ``FAULT-STATS {json}``: only under the distribution, right after its exit flush (its ``atexit`` entry is
   replaced by one that runs the same flush and then prints): spans and log records created (counted by
   processors of our own on the real providers) and what the pipeline says it exported and dropped. A forked
@@ -38,6 +39,7 @@ import atexit
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -45,7 +47,10 @@ from pathlib import Path
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 PHASE_OPERATIONS = 6
-PAUSE_S = 1.3  # > the export queues' 1 s schedule delay: one export happens between the phases
+# Pacing, not synchronisation: > the export queues' 1 s schedule delay, so one export (exporter build included)
+# happens between the phases and the exit flush meets a built exporter, as in a longer real run.
+PAUSE_S = 1.3
+EXPORT_WAIT_S = 30  # bounds a failure only: an export that never begins fails the row
 
 
 class _Counts:
@@ -65,8 +70,21 @@ COUNTS = _Counts()
 INSTRUMENTED = bool(os.environ.get("FAULT_STATS"))
 
 
+def _say_when_the_flush_is_armed() -> None:
+    """Print ``FLUSH-ARMED`` once the exit flush has taken SIGTERM: the flush is under way, and the signal rows
+    send their signal then (not a set time after ``END``)."""
+    deadline = time.monotonic() + 30
+    while signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.002)
+    sys.stdout.write("FLUSH-ARMED\n")
+    sys.stdout.flush()
+
+
 def _flush_then_print_stats(pipeline) -> None:
     """The distribution's own exit flush, then what was created, exported, dropped."""
+    threading.Thread(target=_say_when_the_flush_is_armed, daemon=True).start()
     started = time.time()
     pipeline.exit_flush()
     stats = {"pid": os.getpid(), "flush_s": round(time.time() - started, 3),
@@ -102,8 +120,24 @@ def _count_created() -> None:
     get_tracer_provider().add_span_processor(SpanCount())
     get_logger_provider().add_log_record_processor(LogCount())
     pipeline = active_pipeline()
+    PIPELINE.append(pipeline)
     atexit.unregister(pipeline.exit_flush)
     atexit.register(_flush_then_print_stats, pipeline)
+
+
+PIPELINE: list = []  # the distribution's pipeline, under opentelemetry-instrument
+
+
+def _await_span_request() -> None:
+    """Under the distribution, wait until a span batch is in flight on a built exporter (its request under way,
+    not the exporter's first import); plainly there is nothing to wait for."""
+    if not PIPELINE:
+        return
+    deadline = time.monotonic() + EXPORT_WAIT_S
+    while not any(q._in_flight and q._exporter is not None for q in PIPELINE[0].span_queues):
+        if time.monotonic() > deadline:
+            raise SystemExit("workload: no span export began")
+        time.sleep(0.005)
 
 
 # -- faults inside the application ------------------------------------------------------------------------
@@ -202,7 +236,7 @@ def odd_attributes(workdir: Path, results: list) -> None:
 
 def forked(workdir: Path, results: list) -> None:
     """Fork while the first phase's export is in flight (the test's collector answers slowly)."""
-    time.sleep(0.15)
+    _await_span_request()
     pid = os.fork()
     if pid == 0:
         child: list = []
@@ -224,7 +258,6 @@ def main() -> int:
     phase(1, results)
     print("PHASE-1-DONE", flush=True)
     if fault == "fork":
-        time.sleep(1.0)
         forked(workdir, results)
     else:
         time.sleep(PAUSE_S)
