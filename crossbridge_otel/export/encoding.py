@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from struct import Struct
 from typing import Any
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
 from opentelemetry.exporter.otlp.proto.http._common import RequestPayloadTooLargeError, _is_request_too_large
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -113,8 +114,8 @@ _times = Struct("<BQBQ").pack  # start_time_unix_nano (field 7) and end_time_uni
 _LOW64 = 0xFFFFFFFFFFFFFFFF
 _LOCAL_FLAGS = b"\x85\x01" + _fixed32(_HAS_IS_REMOTE)  # Span.flags (field 16) of a root or local-parent span
 _REMOTE_FLAGS = b"\x85\x01" + _fixed32(_HAS_IS_REMOTE | _IS_REMOTE)
-_UNSET_STATUS = b"\x7a\x00"
-_PUBLIC = object()  # an empty Status message: code UNSET, no description
+_UNSET_STATUS = b"\x7a\x00"  # an empty Status message: code UNSET, no description
+_PUBLIC = object()  # "read the public property" (see _span)
 
 # Encoded pieces that repeat from span to span (span names; attributes with a str, int or bool value), keyed by what
 # fully determines their bytes (the value's type too: True == 1 but encodes differently). Floats are never keyed
@@ -196,12 +197,14 @@ def _span(span: ReadableSpan) -> bytes:
     # properties copy them (a tuple of the events, of the links: ~0.6 us each per span, most spans having none).
     # Read them where they are, only to see what is there; anything else goes through the public properties.
     attributes = getattr(span, "_attributes", _PUBLIC)
-    if attributes is _PUBLIC:
-        attributes = span.attributes
+    if type(attributes) is BoundedAttributes:
+        dropped = attributes.dropped  # (what the dropped_attributes property reads)
+    else:
+        attributes, dropped = span.attributes, span.dropped_attributes
     if attributes:
         out += _span_attributes(attributes)
-    if span.dropped_attributes:
-        out += (b"\x50", _varint(span.dropped_attributes))
+    if dropped:
+        out += (b"\x50", _varint(dropped))
     events = getattr(span, "_events", _PUBLIC)
     events = span.events if events is _PUBLIC or events else ()
     for event in events:
