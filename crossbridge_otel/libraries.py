@@ -151,6 +151,11 @@ _SQL_TEXT_KEYS = ("db.statement", "db.query.text")  # the contrib's old and new 
 _TRACED_EXECUTIONS = ("traced_execution", "traced_execution_async")
 
 
+def _holds_literal(statement: object) -> bool:
+    """Whether SQL text can hold a secret: only inside a quoted literal (a statement of another type: maybe)."""
+    return not isinstance(statement, str) or "'" in statement or "$$" in statement
+
+
 def _redact_sql_attributes(span: Any) -> None:
     attributes: Mapping[str, Any] = getattr(span, "attributes", None) or {}
     for key in _SQL_PARAMETER_KEYS:
@@ -159,9 +164,9 @@ def _redact_sql_attributes(span: Any) -> None:
             span.set_attribute(key, redact(value))
     for key in _SQL_TEXT_KEYS:
         value = attributes.get(key)
-        # A secret in SQL text is a quoted literal; a statement without one (placeholders) is not scanned: redact()
-        # costs tens of microseconds, more than the sqlite3 query it would describe.
-        if isinstance(value, str) and ("'" in value or "$$" in value):
+        # A statement without a literal (placeholders) is not scanned: redact() costs tens of microseconds, more
+        # than the sqlite3 query it would describe.
+        if isinstance(value, str) and _holds_literal(value):
             clean = redact(value)
             if clean != value:
                 span.set_attribute(key, clean)
@@ -223,8 +228,13 @@ def _redact_sql_spans() -> Callable[[], None]:
 
 def _redacting(original: Callable[..., Any]) -> Callable[..., Any]:
     def traced_execution(self: Any, cursor: Any, query_method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        # The integration's own capture switch; a private attribute, so when it is not found we assume capture.
+        captures = getattr(getattr(self, "_db_api_integration", None), "capture_parameters", True) is not False
+
         def query(*query_args: Any, **query_kwargs: Any) -> Any:
-            _redact_current_sql_span()
+            # Only a query with something to redact looks at the span (the common statement costs two `in`s).
+            if _holds_literal(query_args[0] if query_args else "") or (captures and len(query_args) > 1):
+                _redact_current_sql_span()
             return query_method(*query_args, **query_kwargs)  # (a coroutine for the async variant: returned as is)
 
         return original(self, cursor, query, *args, **kwargs)
