@@ -152,8 +152,11 @@ _TRACED_EXECUTIONS = ("traced_execution", "traced_execution_async")
 
 
 def _holds_literal(statement: object) -> bool:
-    """Whether SQL text can hold a secret: only inside a quoted literal (a statement of another type: maybe)."""
-    return not isinstance(statement, str) or "'" in statement or "$$" in statement
+    """Whether SQL text can hold a secret: only inside a quoted literal, ``'...'`` or ``$tag$...$tag$``.
+
+    A statement that is not a ``str`` (``bytes``, psycopg2's ``sql.Composed``) may: it is looked at.
+    """
+    return not isinstance(statement, str) or "'" in statement or "$" in statement
 
 
 def _redact_sql_attributes(span: Any) -> None:
