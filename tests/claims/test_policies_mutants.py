@@ -10,7 +10,14 @@ import logging
 
 import pytest
 
-from crossbridge_otel.retry.policies import DEFAULT_POLICIES, Policy, capped_delay, parse_policies, policy_named
+from crossbridge_otel.retry.policies import (
+    DEFAULT_POLICIES,
+    OWN_POLICIES,
+    Policy,
+    capped_delay,
+    parse_policies,
+    policy_named,
+)
 
 
 def test_ceiling_grows_by_the_exponent_base_from_the_base() -> None:
@@ -117,3 +124,21 @@ def test_policy_named_without_overrides_warns_nothing(caplog: pytest.LogCaptureF
     with caplog.at_level(logging.WARNING, logger="crossbridge_otel"):
         assert policy_named("quick") == DEFAULT_POLICIES["quick"]
     assert not caplog.records
+
+
+def test_equal_jitter_draws_from_the_upper_half_of_the_ceiling() -> None:
+    """Equal jitter: the delay is ``ceiling * (1 + uniform) / 2``, from half the ceiling up to all of it."""
+    policy = Policy("e", 5, 1.0, 100.0, jitter="equal")
+    assert [capped_delay(policy, 2, uniform=u) for u in (0.0, 0.5, 1.0)] == [1.0, 1.5, 2.0]
+
+
+def test_the_own_restart_policy_is_found_by_name() -> None:
+    """``restart`` (not one of CrossBridge's names) is found without any override, not replaced by default."""
+    assert policy_named("restart") == OWN_POLICIES["restart"]
+
+
+def test_overriding_restart_keeps_its_jitter_and_budget() -> None:
+    """An override of ``restart`` sets its four numbers and keeps its equal jitter and 30 s budget."""
+    overridden = policy_named("restart", "restart=9:1:4:3")
+    assert (overridden.attempts, overridden.base, overridden.cap, overridden.exp_base) == (9, 1.0, 4.0, 3.0)
+    assert (overridden.jitter, overridden.budget) == ("equal", 30.0)

@@ -269,6 +269,13 @@ def test_a_call_elsewhere_gets_the_elsewhere_policy(clock, span):
     assert [e["retry.max_attempts"] for e in retry_events(span)] == [2, 2]
 
 
+def test_a_worker_row_without_an_elsewhere_policy_uses_its_own_everywhere(clock, span):
+    """No ``elsewhere`` given: a call off the worker runs under the row's own policy (5 attempts)."""
+    retrier = Retrier(ROW, budget=30, worker=Worker("flush_loop"))
+    assert retrier.call(scripted(*[ConnectionError(str(i)) for i in range(4)], "value"), span) == "value"
+    assert [e["retry.max_attempts"] for e in retry_events(span)] == [5, 5, 5, 5]
+
+
 def test_a_workers_wait_is_slept_in_slices_that_add_up_to_it(clock, span):
     """The worker's 0.25 s wait is slept in slices of at most 0.1 s that add up to 0.25 s."""
     retrier = Retrier(Policy("short", 2, 0.25, 0.25), budget=30, worker=Worker("flush_loop"), elsewhere=ELSEWHERE)
@@ -344,12 +351,12 @@ IN_WORKER = Target(M, "Reader.read", "victim.read",
 def test_a_rows_elsewhere_policy_applies_off_the_worker(instrument, telemetry):
     """A row with a worker: a call off the worker's thread runs under the row's ``elsewhere`` policy (as
     overridden by the settings), not the row's own."""
-    instrument(IN_WORKER, retry_policies="default=5:0.001:0.002,quick=3:0.001:0.002")
+    instrument(IN_WORKER, retry_policies="default=5:0.001:0.002,quick=4:0.001:0.002")
     from retry_victims.services import Reader
 
     with pytest.raises(ConnectionError):
         Reader(*[ConnectionError(str(i)) for i in range(5)]).read()
-    assert [e["retry.max_attempts"] for e in retry_events(telemetry.span("victim.read"))] == [3, 3, 3]
+    assert [e["retry.max_attempts"] for e in retry_events(telemetry.span("victim.read"))] == [4, 4, 4, 4]
 
 
 def test_the_attempts_counter_names_the_rows_area(instrument, telemetry):
