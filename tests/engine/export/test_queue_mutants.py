@@ -1,0 +1,331 @@
+"""The export queue in detail (its surviving mutants, tests/mutation): batching, waking, counting, the exit
+deadline, the processors, the fork lock. In-process, on scripted exporters; readiness is awaited, never slept."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanContext, TraceFlags
+
+from crossbridge_otel.export.queue import ExportQueue, QueueSpanProcessor, _BuildLock
+
+SIGNAL = "traces:test"
+
+
+class Result:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class Exporter:
+    """Records each batch; ``gate`` (when given) holds the first export until it is set."""
+
+    def __init__(self, *results, gate: threading.Event | None = None, sent_before_failing=None) -> None:
+        self.results = list(results)
+        self.batches: list[list] = []
+        self.threads: list[str] = []
+        self.suppressed: list = []
+        self.started = threading.Event()
+        self.gate = gate
+        self.shut = 0
+        if sent_before_failing is not None:
+            self.sent_before_failing = sent_before_failing
+
+    def export(self, items):
+        self.batches.append(list(items))
+        self.threads.append(threading.current_thread().name)
+        self.suppressed.append(get_value(_SUPPRESS_INSTRUMENTATION_KEY))
+        self.started.set()
+        if self.gate is not None:
+            self.gate.wait(10)
+            self.gate = None
+        return Result(self.results.pop(0) if self.results else "SUCCESS")
+
+    def shutdown(self):
+        self.shut += 1
+
+
+def make(exporter: Exporter, **options) -> ExportQueue:
+    options.setdefault("schedule_delay", 60.0)  # only a wake (a full batch, flush, close) starts an export
+    return ExportQueue(SIGNAL, lambda: exporter, **options)
+
+
+def settle(queue: ExportQueue) -> None:
+    """Close and wait for the worker to finish everything (generous deadline: it is awaited, not slept)."""
+    queue.shutdown(time.monotonic() + 10)
+
+
+def test_nothing_is_built_or_started_before_the_first_item():
+    """A queue nobody puts into builds no exporter, starts no thread, and flushes at once."""
+    built = []
+    before = set(threading.enumerate())
+    queue = ExportQueue(SIGNAL, lambda: built.append(1))
+    assert queue.flush(0.0) is True
+    assert built == [] and set(threading.enumerate()) - before == set()
+
+
+def test_items_go_out_in_batches_of_at_most_the_batch_size():
+    """Five items with batch size 2, the first batch held: batches [a, b], [c, d], [e]."""
+    gate = threading.Event()
+    exporter = Exporter(gate=gate)
+    queue = make(exporter, max_batch_size=2)
+    queue.put("a")
+    queue.put("b")  # a full batch: the worker wakes and takes it
+    assert exporter.started.wait(10)
+    for item in "cde":
+        queue.put(item)
+    gate.set()
+    settle(queue)
+    assert exporter.batches == [["a", "b"], ["c", "d"], ["e"]]
+    assert (queue.exported, queue.dropped) == (5, 0)
+
+
+def test_a_full_batch_wakes_the_worker_before_its_schedule():
+    """Three items with batch size 3 (schedule 60 s): exported together, without waiting for the schedule."""
+    exporter = Exporter()
+    queue = make(exporter, max_batch_size=3)
+    for item in "abc":
+        queue.put(item)
+    assert exporter.started.wait(10)
+    assert exporter.batches == [["a", "b", "c"]]
+    settle(queue)
+
+
+def test_a_small_queue_wakes_the_worker_when_half_full():
+    """Queue size 4, batch size 512: the second item wakes the worker (before the queue could fill up)."""
+    exporter = Exporter()
+    queue = make(exporter, max_queue_size=4)
+    queue.put("a")
+    queue.put("b")
+    assert exporter.started.wait(10)
+    assert exporter.batches == [["a", "b"]]
+    settle(queue)
+
+
+def test_a_full_queue_drops_and_counts_what_does_not_fit():
+    """Queue size 2 while the worker is busy: the third waiting item is dropped as queue_full."""
+    gate = threading.Event()
+    exporter = Exporter(gate=gate)
+    queue = make(exporter, max_queue_size=2, max_batch_size=1)
+    queue.put("in flight")
+    assert exporter.started.wait(10)
+    for item in ("b", "c", "d"):
+        queue.put(item)
+    assert (queue.dropped, queue.drop_reasons) == (1, {"queue_full": 1})
+    gate.set()
+    settle(queue)
+    assert queue.exported == 3
+
+
+def test_items_after_close_are_dropped_as_after_shutdown():
+    """Once closed the queue takes nothing more: each later item is counted as after_shutdown."""
+    queue = make(Exporter())
+    queue.close()
+    queue.put("late")
+    queue.put("later")
+    assert (queue.dropped, queue.drop_reasons) == (2, {"after_shutdown": 2})
+
+
+def test_flush_returns_once_everything_queued_went_out():
+    """flush wakes the worker (schedule 60 s) and returns True once the item was exported."""
+    queue = make(Exporter())
+    queue.put("a")
+    assert queue.flush(10) is True
+    assert queue.exported == 1
+    settle(queue)
+
+
+def test_flush_gives_up_at_its_timeout():
+    """flush on a worker stuck in an export returns False at its timeout."""
+    gate = threading.Event()
+    exporter = Exporter(gate=gate)
+    queue = make(exporter)
+    queue.put("a")
+    assert queue.flush(0.05) is False
+    gate.set()
+    settle(queue)
+
+
+def test_a_failed_result_drops_the_batch_as_export_failed():
+    """A FAILURE result: the batch is dropped as export_failed, nothing counted as exported, a reason kept."""
+    queue = make(Exporter("FAILURE"))
+    queue.put("a")
+    queue.put("b")
+    settle(queue)
+    assert (queue.exported, queue.dropped, queue.drop_reasons) == (0, 2, {"export_failed": 2})
+    assert queue.problem == "the exporter reported a failure"
+
+
+def test_what_an_exporter_sent_before_failing_counts_as_exported():
+    """An exporter that sent 2 of a batch of 3 before failing: 2 exported, 1 dropped."""
+    queue = make(Exporter("FAILURE", sent_before_failing=2), max_batch_size=3)
+    for item in "abc":
+        queue.put(item)
+    settle(queue)
+    assert (queue.exported, queue.dropped) == (2, 1)
+
+
+@pytest.mark.parametrize("claimed", [4, -1, True, 2.0, "2"])
+def test_an_implausible_sent_count_counts_nothing_as_sent(claimed):
+    """A sent count that is not an int within the batch (too many, negative, a bool, a float, text) counts 0."""
+    queue = make(Exporter("FAILURE", sent_before_failing=claimed), max_batch_size=3)
+    for item in "abc":
+        queue.put(item)
+    settle(queue)
+    assert (queue.exported, queue.dropped) == (0, 3)
+
+
+def test_a_sent_count_of_the_whole_batch_is_accepted():
+    """The bounds are inclusive: an exporter that sent all 3 before its last request failed counts 3."""
+    queue = make(Exporter("FAILURE", sent_before_failing=3), max_batch_size=3)
+    for item in "abc":
+        queue.put(item)
+    settle(queue)
+    assert (queue.exported, queue.dropped) == (3, 0)
+
+
+def test_relabel_is_applied_to_what_is_exported():
+    """The relabel function sees the batch and the exporter gets what it returns."""
+    exporter = Exporter()
+    queue = make(exporter, relabel=lambda items: [item.upper() for item in items])
+    queue.put("a")
+    settle(queue)
+    assert exporter.batches == [["A"]]
+
+
+def test_the_warm_up_runs_once_after_the_first_batch_went_out():
+    """``first_export`` runs on the worker after the first export and never again."""
+    exporter = Exporter()
+    seen = []
+    queue = make(exporter, max_batch_size=1, first_export=lambda: seen.append(len(exporter.batches)))
+    queue.put("a")
+    queue.put("b")
+    settle(queue)
+    assert seen == [1]
+    assert len(exporter.batches) == 2
+
+
+def test_exports_run_on_the_named_daemon_worker_with_instrumentation_suppressed():
+    """Exports run on the daemon thread 'crossbridge-otel-<signal>', under suppressed instrumentation."""
+    exporter = Exporter()
+    queue = make(exporter)
+    queue.put("a")
+    assert queue.flush(10)
+    assert queue._worker is not None and queue._worker.daemon
+    assert exporter.threads == [f"crossbridge-otel-{SIGNAL}"] and exporter.suppressed == [True]
+    settle(queue)
+
+
+def test_the_exporter_is_built_once():
+    """Several batches, one exporter built."""
+    built = []
+
+    def factory():
+        built.append(threading.current_thread().name)
+        return Exporter()
+
+    queue = ExportQueue(SIGNAL, factory, max_batch_size=1, schedule_delay=60.0)
+    queue.put("a")
+    queue.put("b")
+    settle(queue)
+    assert built == [f"crossbridge-otel-{SIGNAL}"]
+    assert queue.exported == 2
+
+
+def test_what_is_left_at_the_deadline_is_counted_once_as_exit_deadline():
+    """A batch stuck in flight and one queued at the deadline: both dropped as exit_deadline, and the stuck
+    export ending later counts nothing more."""
+    gate = threading.Event()
+    exporter = Exporter(gate=gate)
+    queue = make(exporter, max_batch_size=1)
+    queue.put("in flight")
+    assert exporter.started.wait(10)
+    queue.put("queued")
+    queue.shutdown(time.monotonic() + 0.1)
+    assert (queue.dropped, queue.drop_reasons) == (2, {"exit_deadline": 2})
+    gate.set()
+    assert queue._worker is not None
+    queue._worker.join(10)
+    assert (queue.exported, queue.dropped) == (0, 2)
+    assert exporter.batches == [["in flight"]]
+
+
+def test_abandoning_twice_counts_once():
+    """A second abandon finds nothing left to count."""
+    gate = threading.Event()
+    exporter = Exporter(gate=gate)
+    queue = make(exporter, max_batch_size=1)
+    queue.put("a")
+    assert exporter.started.wait(10)
+    queue.abandon("exit_deadline")
+    queue.abandon("again")
+    gate.set()
+    assert queue.drop_reasons == {"exit_deadline": 1}
+
+
+def test_shutdown_closes_the_exporter():
+    """The exporter's own shutdown runs at the queue's shutdown."""
+    exporter = Exporter()
+    queue = make(exporter)
+    queue.put("a")
+    settle(queue)
+    assert exporter.shut == 1
+
+
+def test_the_span_processor_queues_only_sampled_spans():
+    """An ended span is queued when sampled; an unsampled (recorded only) one is not."""
+    exporter = Exporter()
+    queue = make(exporter)
+    processor = QueueSpanProcessor(queue)
+    for flags in (TraceFlags.SAMPLED, TraceFlags.DEFAULT):
+        context = SpanContext(trace_id=1, span_id=1 + flags, is_remote=False, trace_flags=TraceFlags(flags))
+        processor.on_end(ReadableSpan(name=f"flags {flags}", context=context))
+    processor.shutdown()
+    assert [[span.name for span in batch] for batch in exporter.batches] == [["flags 1"]]
+
+
+def test_the_span_processors_force_flush_takes_milliseconds():
+    """force_flush(50) on a stuck export gives up after 50 ms (it is False), not after 50 s."""
+    gate = threading.Event()
+    exporter = Exporter(gate=gate)
+    queue = make(exporter, max_batch_size=1)
+    queue.put("a")
+    assert exporter.started.wait(10)
+    queue.put("b")
+    assert QueueSpanProcessor(queue).force_flush(50) is False
+    gate.set()
+    settle(queue)
+
+
+def test_a_fork_takes_the_build_lock_and_gives_it_back():
+    """Before a fork the build lock is taken (no build in progress); after it, in the parent, it is free again."""
+    lock = _BuildLock()
+    lock._before()
+    assert lock._lock.locked()
+    lock._after()
+    assert not lock._lock.locked()
+
+
+def test_a_fork_waits_for_a_build_only_so_long():
+    """A build that holds the lock past the fork's wait: the fork goes on, and leaves the builder's lock alone."""
+    lock = _BuildLock()
+    lock.FORK_WAIT_S = 0.01  # type: ignore[misc]
+    with lock.held():
+        lock._before()
+        lock._after()
+        assert lock._lock.locked()  # still the builder's
+    assert not lock._lock.locked()
+
+
+def test_the_child_of_a_fork_gets_a_free_build_lock():
+    """In the child the lock inherited (held for the fork) is replaced by a free one."""
+    lock = _BuildLock()
+    lock._before()
+    lock._child()
+    assert not lock._lock.locked()
+    lock._after()  # nothing held for the fork any more: nothing released twice
+    assert not lock._lock.locked()
