@@ -14,6 +14,7 @@ logged) are the SDK's; a failure anywhere else re-encodes the whole batch with t
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from struct import Struct
 from typing import Any
@@ -340,6 +341,34 @@ def _requests(spans: Sequence[ReadableSpan], data: bytes, limit: int) -> list[tu
     return _requests(first, encode_spans(first), limit) + _requests(second, encode_spans(second), limit)
 
 
+# What requests reads from the environment for each request of a Session that trusts it (trust_env, the default):
+# proxy variables (any *_proxy, any case), a CA bundle, a netrc file; and what makes the SDK exporter build its
+# session itself (a credential provider).
+_REQUESTS_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NETRC")
+_NETRC_FILES = ("~/.netrc", "~/_netrc")
+
+
+def _plain_session() -> Any:
+    """A requests Session that does not consult the environment at every request, when the environment holds
+    nothing it would find there; else None (the SDK's own session, unchanged).
+
+    Per request, a trusting Session decodes every environment variable twice looking for proxies and looks for a
+    netrc file: about half the CPU of an OTLP/HTTP request to a local collector, for nothing when none is set.
+    """
+    environ = os.environ
+    if any(key.lower().endswith("_proxy") or "CREDENTIAL_PROVIDER" in key.upper() for key in environ):
+        return None
+    if any(environ.get(name) for name in _REQUESTS_VARIABLES):
+        return None
+    if any(os.path.exists(os.path.expanduser(name)) for name in _NETRC_FILES):
+        return None
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
 class FastOTLPSpanExporter(OTLPSpanExporter):
     """The SDK's OTLP/HTTP span exporter (same settings, HTTP client and session, retries, size limit, metrics and
     messages), with :func:`encode_spans` as its encoder. Its ``export`` is the SDK's with the encoder swapped;
@@ -347,9 +376,14 @@ class FastOTLPSpanExporter(OTLPSpanExporter):
 
     A batch larger than :data:`REQUEST_LIMIT` encoded goes out as several requests, in order, stopping at the first
     that fails; :attr:`sent_before_failing` then says how many spans went out before it (the queue counts them as
-    exported, the rest as dropped)."""
+    exported, the rest as dropped).
+
+    Built without a ``session``, it uses one that skips requests' per-request environment lookups when there is
+    nothing in the environment for them to find (:func:`_plain_session`): same requests, half the CPU each."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("session") is None and len(args) < 8:  # (session is the eighth positional parameter)
+            kwargs["session"] = _plain_session()
         super().__init__(*args, **kwargs)
         self._fast = all(hasattr(self, name) for name in ("_shutdown", "_metrics", "_max_request_size", "_client"))
         self.request_limit = REQUEST_LIMIT

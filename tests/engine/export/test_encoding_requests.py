@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from support.otlp_sink import OtlpSink
 
+from crossbridge_otel.export import encoding
 from crossbridge_otel.export.encoding import FastOTLPSpanExporter, encode_spans
 
 
@@ -54,3 +57,30 @@ def test_a_failed_request_says_how_many_spans_went_out_before_it():
         exporter.shutdown()
         received = len(sink.spans())
     assert received == 4 and exporter.sent_before_failing == 4
+
+
+def _no_requests_environment(monkeypatch, home) -> None:
+    for key in list(os.environ):
+        if key.lower().endswith("_proxy") or key in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NETRC"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("HOME", str(home))
+
+
+def test_with_nothing_for_requests_in_the_environment_the_session_skips_it(monkeypatch, tmp_path):
+    """No proxy variable, CA bundle or netrc: the exporter's session does not look them up at every request."""
+    _no_requests_environment(monkeypatch, tmp_path)
+    session = encoding._plain_session()
+    assert session is not None and session.trust_env is False
+    (tmp_path / ".netrc").write_text("machine 127.0.0.1 login user password secret\n")
+    assert encoding._plain_session() is None  # a netrc file: requests' own handling stays
+
+
+def test_a_proxy_variable_keeps_requests_environment_handling(monkeypatch, tmp_path):
+    """With http_proxy set, the exporter's request goes through the proxy, as the SDK's exporter's does."""
+    _no_requests_environment(monkeypatch, tmp_path)
+    with OtlpSink() as collector, OtlpSink() as proxy:
+        monkeypatch.setenv("http_proxy", proxy.endpoint)
+        exporter = FastOTLPSpanExporter(endpoint=f"{collector.endpoint}/v1/traces")
+        exporter.export(_batch(1))
+        exporter.shutdown()
+        assert (proxy.requests, collector.requests) == (1, 0)
