@@ -133,10 +133,12 @@ def _await_span_request() -> None:
     not the exporter's first import); plainly there is nothing to wait for."""
     if not PIPELINE:
         return
+    queues = PIPELINE[0].span_queues
     deadline = time.monotonic() + EXPORT_WAIT_S
-    while not any(q._in_flight and q._exporter is not None for q in PIPELINE[0].span_queues):
+    while not any(q._in_flight and q._exporter is not None for q in queues):
         if time.monotonic() > deadline:
-            raise SystemExit("workload: no span export began")
+            state = [(q._in_flight, q._exporter is not None, q.exported, q.dropped, q.problem) for q in queues]
+            raise SystemExit(f"workload: no span request in flight after {EXPORT_WAIT_S} s: {state}")
         time.sleep(0.005)
 
 
