@@ -1,4 +1,4 @@
-"""OTLP span encoding written straight to the protobuf wire format, and the OTLP/HTTP span exporter that uses it.
+"""OTLP span encoding written straight to the protobuf wire format (the encoder of :mod:`.otlp_http`'s exporter).
 
 The SDK's encoder (``encode_spans``) builds a protobuf message object per span, attribute and value in Python and
 hashes each span's ``Resource`` (a ``json.dumps`` of its attributes, per span) to group the batch. Export time on
@@ -6,33 +6,31 @@ our worker was mostly that. :func:`encode_spans` here produces the same request 
 names, times, attributes, events, links, status, flags, resource, scope, in the same grouping and order) as
 bytes directly: fields in field-number order, the resource and scope parts encoded once and cached by identity.
 
-Anything off the common path (an attribute value that is not a plain str/bool/int/float or a list/tuple of them,
-an int outside int64) goes through the SDK's own value encoder, so its result and its failure (the key skipped and
+A span off the common path (an attribute value that is not a plain str/bool/int/float or a list/tuple of them,
+an int outside int64) goes through the SDK's own encoder, so its result and its failure (the key skipped and
 logged) are the SDK's; a failure anywhere else re-encodes the whole batch with the SDK's encoder.
+
+:func:`prepare` encodes a span when it ends (our OTLP queue's span processor calls it): the queue then holds
+bytes, not span objects. This module imports no exporter, HTTP or protobuf module (those load on the worker).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from struct import Struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
-from opentelemetry.exporter.otlp.proto.http._common import RequestPayloadTooLargeError, _is_request_too_large
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExportResult
-from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
 from opentelemetry.trace import SpanKind, StatusCode
 
-__all__ = ["REQUEST_LIMIT", "FastOTLPSpanExporter", "encode_spans"]
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
+
+__all__ = ["EncodedSpan", "encode_spans", "prepare"]
 
 # the SDK encoder logs a value it cannot encode here, then skips the key
 _sdk_logger = logging.getLogger("opentelemetry.exporter.otlp.proto.common._internal")
-_logger = logging.getLogger("opentelemetry.exporter.otlp.proto.http.trace_exporter")  # the exporter's messages
 
 _fixed64 = Struct("<Q").pack
 _fixed32 = Struct("<I").pack
@@ -87,7 +85,7 @@ def _value(value: Any) -> bytes:
     raise _Unusual(cls.__name__)
 
 
-def _attributes(tag: bytes, attributes: Any) -> list[bytes]:
+def _attributes(tag: bytes, attributes: Any, strict: bool = False) -> list[bytes]:
     """One ``tag`` KeyValue field per attribute; a value that cannot be encoded skips its key, as the SDK does."""
     if not attributes:
         return []
@@ -98,6 +96,8 @@ def _attributes(tag: bytes, attributes: Any) -> list[bytes]:
         except _Unusual:
             raise
         except Exception as error:
+            if strict:  # (on the application's thread: the worker re-encodes the span, and logs there)
+                raise _Unusual(type(error).__name__) from error
             _sdk_logger.exception("Failed to encode key %s: %s", key, error)
     return out
 
@@ -139,7 +139,7 @@ def _name(name: str) -> bytes:
     return encoded
 
 
-def _span_attributes(attributes: Any) -> list[bytes]:
+def _span_attributes(attributes: Any, strict: bool) -> list[bytes]:
     """The span's attributes as Span.attributes (field 9) fields; :func:`_attributes` with a cache in front."""
     out = []
     cache = _key_values
@@ -151,7 +151,7 @@ def _span_attributes(attributes: Any) -> list[bytes]:
             cache_key = (key, cls, value)
             encoded = cache.get(cache_key)
             if encoded is None:
-                found = _attributes(b"\x4a", {key: value})  # (raises _Unusual beyond int64; logs a bad key)
+                found = _attributes(b"\x4a", {key: value}, strict)  # (_Unusual beyond int64; a bad key logged)
                 if not found:
                     continue
                 encoded = found[0]
@@ -160,16 +160,16 @@ def _span_attributes(attributes: Any) -> list[bytes]:
                         cache.clear()
                     cache[cache_key] = encoded
             out.append(encoded)
-        elif cls is float and type(key) is str:
+        elif cls is float and type(key) is str and key.isascii():
             # a KeyValue of a double: key, then value (AnyValue with double_value, field 4: 9 bytes)
             payload = _field(b"\x0a", key.encode()) + b"\x12\x09\x21" + _double(value)
             out.append(_field(b"\x4a", payload))
         else:
-            out += _attributes(b"\x4a", {key: value})
+            out += _attributes(b"\x4a", {key: value}, strict)
     return out
 
 
-def _span(span: ReadableSpan) -> bytes:
+def _span(span: ReadableSpan, strict: bool = False) -> bytes:
     context: Any = span.context
     parent = span.parent
     trace_id = context.trace_id
@@ -203,7 +203,7 @@ def _span(span: ReadableSpan) -> bytes:
     else:
         attributes, dropped = span.attributes, span.dropped_attributes
     if attributes:
-        out += _span_attributes(attributes)
+        out += _span_attributes(attributes, strict)
     if dropped:
         out += (b"\x50", _varint(dropped))
     events = getattr(span, "_events", _PUBLIC)
@@ -212,7 +212,7 @@ def _span(span: ReadableSpan) -> bytes:
         parts = [b"\x09", _fixed64(event.timestamp)] if event.timestamp else []
         if event.name:
             parts.append(_field(b"\x12", event.name.encode()))
-        parts += _attributes(b"\x1a", event.attributes)
+        parts += _attributes(b"\x1a", event.attributes, strict)
         if event.dropped_attributes:
             parts += (b"\x20", _varint(event.dropped_attributes))
         out.append(_field(b"\x5a", b"".join(parts)))
@@ -223,7 +223,7 @@ def _span(span: ReadableSpan) -> bytes:
     for link in links:
         parts = [b"\x0a\x10", link.context.trace_id.to_bytes(16, "big"),
                  b"\x12\x08", link.context.span_id.to_bytes(8, "big")]
-        parts += _attributes(b"\x22", link.attributes)
+        parts += _attributes(b"\x22", link.attributes, strict)
         if link.dropped_attributes:
             parts += (b"\x28", _varint(link.dropped_attributes))
         parts += (b"\x35", _flags(link.context))
@@ -284,7 +284,7 @@ def _scope(scope: Any) -> bytes:
 _cache = _PartCache()
 
 
-def _encode(spans: Sequence[ReadableSpan]) -> bytes:
+def _encode(spans: Sequence[Any]) -> bytes:
     # Group as the SDK does (equal resources together, then equal scopes, in first-seen order), but hash and
     # compare each distinct resource/scope object once per batch, not once per span.
     groups: dict[Any, dict[Any, list[bytes]]] = {}
@@ -292,8 +292,10 @@ def _encode(spans: Sequence[ReadableSpan]) -> bytes:
     last: tuple[Any, Any] = (None, None)
     encoded: list[bytes] = []
     for span in spans:
-        resource = span.resource
-        scope = span.instrumentation_scope or None
+        if type(span) is EncodedSpan:
+            resource, scope, data = span._resource, span.instrumentation_scope, span.data
+        else:
+            resource, scope, data = span.resource, span.instrumentation_scope or None, None
         if resource is not last[0] or scope is not last[1] or not by_identity:  # (a batch is mostly one run)
             key = (id(resource), id(scope))
             found = by_identity.get(key)
@@ -301,7 +303,7 @@ def _encode(spans: Sequence[ReadableSpan]) -> bytes:
                 found = groups.setdefault(resource, {}).setdefault(scope, [])
                 by_identity[key] = found
             encoded, last = found, (resource, scope)
-        encoded.append(_span(span))
+        encoded.append(data if data is not None else _span_or_sdk(span))
     request = []
     for resource, scopes in groups.items():
         parts = [_cache.get(resource, _resource)]
@@ -316,113 +318,53 @@ def _encode(spans: Sequence[ReadableSpan]) -> bytes:
     return b"".join(request)
 
 
-def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
-    """A serialised ``ExportTraceServiceRequest`` for ``spans``, decoding equal to the SDK's ``encode_spans``."""
+def _span_or_sdk(span: ReadableSpan) -> bytes:
+    """The span's ScopeSpans.spans field; a value the fast path does not encode hands this span to the SDK's encoder
+    (its result and its failure, the key skipped and logged, are the SDK's)."""
+    try:
+        return _span(span)
+    except _Unusual:
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
+
+        message = sdk_encode_spans([span]).resource_spans[0].scope_spans[0].spans[0]
+        return _field(b"\x12", bytes(message.SerializePartialToString()))
+
+
+def encode_spans(spans: Sequence[Any]) -> bytes:
+    """A serialised ``ExportTraceServiceRequest`` for ``spans`` (ReadableSpans, and :class:`EncodedSpan` items from
+    :func:`prepare`), decoding equal to the SDK's ``encode_spans`` for the same spans."""
     try:
         return _encode(spans)
     except Exception:  # whatever the fast path could not do, the SDK's encoder does (or fails at) as it would
+        if any(type(span) is EncodedSpan for span in spans):
+            raise
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
+
         return bytes(sdk_encode_spans(spans).SerializePartialToString())
 
 
-# One request's encoded size at most: a collector's gRPC receiver refuses more than 4 MiB by default (its HTTP
-# receiver 20 MiB), and a refused request loses every span in it. Our queue hands this exporter batches of up to
-# export.pipeline.OTLP_HTTP_SPAN_BATCH spans (fewer requests: much of an export's HTTP cost is per request); a batch
-# that encodes larger than REQUEST_LIMIT goes out as several requests.
-REQUEST_LIMIT = 4 * 1024 * 1024
+class EncodedSpan:
+    """A finished span as our OTLP queue keeps it: its Span message, already encoded, and the resource and scope it
+    is grouped under. One small object instead of the span's two dozen (they are freed when the span ends, so the
+    garbage collector never walks a full queue of them); ``_resource`` is re-labelled after fork like a span's."""
+
+    __slots__ = ("_resource", "data", "instrumentation_scope")
+
+    def __init__(self, resource: Any, scope: Any, data: bytes) -> None:
+        self._resource = resource
+        self.instrumentation_scope = scope
+        self.data = data
+
+    @property
+    def resource(self) -> Any:
+        return self._resource
 
 
-def _requests(spans: Sequence[ReadableSpan], data: bytes, limit: int) -> list[tuple[Sequence[ReadableSpan], bytes]]:
-    """``spans`` (encoded as ``data``) as requests of at most ``limit`` bytes, halving until each fits (a single
-    span larger than the limit goes alone: the exporter's own size check decides about it)."""
-    if len(data) <= limit or len(spans) < 2:
-        return [(spans, data)]
-    half = len(spans) // 2
-    first, second = spans[:half], spans[half:]
-    return _requests(first, encode_spans(first), limit) + _requests(second, encode_spans(second), limit)
-
-
-# What requests reads from the environment for each request of a Session that trusts it (trust_env, the default):
-# proxy variables (any *_proxy, any case), a CA bundle, a netrc file; and what makes the SDK exporter build its
-# session itself (a credential provider).
-_REQUESTS_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NETRC")
-_NETRC_FILES = ("~/.netrc", "~/_netrc")
-
-
-def _plain_session() -> Any:
-    """A requests Session that does not consult the environment at every request, when the environment holds
-    nothing it would find there; else None (the SDK's own session, unchanged).
-
-    Per request, a trusting Session decodes every environment variable twice looking for proxies and looks for a
-    netrc file: about half the CPU of an OTLP/HTTP request to a local collector, for nothing when none is set.
-    """
-    environ = os.environ
-    if any(key.lower().endswith("_proxy") or "CREDENTIAL_PROVIDER" in key.upper() for key in environ):
-        return None
-    if any(environ.get(name) for name in _REQUESTS_VARIABLES):
-        return None
-    if any(os.path.exists(os.path.expanduser(name)) for name in _NETRC_FILES):
-        return None
-    import requests
-
-    session = requests.Session()
-    session.trust_env = False
-    return session
-
-
-class FastOTLPSpanExporter(OTLPSpanExporter):
-    """The SDK's OTLP/HTTP span exporter (same settings, HTTP client and session, retries, size limit, metrics and
-    messages), with :func:`encode_spans` as its encoder. Its ``export`` is the SDK's with the encoder swapped;
-    on an SDK without the parts it relies on, it is the SDK's ``export`` unchanged.
-
-    A batch larger than :data:`REQUEST_LIMIT` encoded goes out as several requests, in order, stopping at the first
-    that fails; :attr:`sent_before_failing` then says how many spans went out before it (the queue counts them as
-    exported, the rest as dropped).
-
-    Built without a ``session``, it uses one that skips requests' per-request environment lookups when there is
-    nothing in the environment for them to find (:func:`_plain_session`): same requests, half the CPU each."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if kwargs.get("session") is None and len(args) < 8:  # (session is the eighth positional parameter)
-            kwargs["session"] = _plain_session()
-        super().__init__(*args, **kwargs)
-        self._fast = all(hasattr(self, name) for name in ("_shutdown", "_metrics", "_max_request_size", "_client"))
-        self.request_limit = REQUEST_LIMIT
-        self.sent_before_failing = 0
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        self.sent_before_failing = 0
-        if not self._fast:
-            return super().export(spans)
-        if self._shutdown:
-            _logger.warning("Exporter already shutdown, ignoring batch")
-            return SpanExportResult.FAILURE
-        try:
-            data = encode_spans(spans)
-        except Exception as error:
-            with self._metrics.export_operation(len(spans)) as result:
-                _logger.error("Failed to encode span batch: %s", error)
-                result.error = error
-            return SpanExportResult.FAILURE
-        for part, part_data in _requests(spans, data, self.request_limit):
-            if self._send(part, part_data) is not SpanExportResult.SUCCESS:
-                return SpanExportResult.FAILURE
-            self.sent_before_failing += len(part)
-        self.sent_before_failing = 0
-        return SpanExportResult.SUCCESS
-
-    def _send(self, spans: Sequence[ReadableSpan], data: bytes) -> SpanExportResult:
-        with self._metrics.export_operation(len(spans)) as result:
-            if _is_request_too_large(data, self._max_request_size):
-                _logger.warning("Dropping span batch: serialized size %d bytes exceeds max_request_size %d bytes.",
-                                len(data), self._max_request_size)
-                result.error = RequestPayloadTooLargeError(
-                    f"Serialized span request size {len(data)} bytes exceeds max_request_size "
-                    f"{self._max_request_size} bytes.")
-                return SpanExportResult.FAILURE
-            export_result = self._client.export(data)
-            if not export_result.success:
-                result.error = export_result.error
-                result.error_attrs = ({HTTP_RESPONSE_STATUS_CODE: export_result.status_code}
-                                      if export_result.status_code is not None else None)
-                return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS
+def prepare(span: ReadableSpan) -> Any:
+    """``span`` encoded as an :class:`EncodedSpan` (on the application's thread, in ``on_end``: ~4 us, while the
+    span's objects are still in the CPU's caches), or ``span`` itself when the fast path would not encode it as is
+    (an unusual value, a key that fails): the worker then encodes it whole, logging what the SDK would log."""
+    try:
+        return EncodedSpan(span.resource, span.instrumentation_scope or None, _span(span, strict=True))
+    except Exception:
+        return span

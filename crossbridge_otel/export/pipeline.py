@@ -35,6 +35,7 @@ from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 
 from crossbridge_otel import _voice
 from crossbridge_otel._guard import contained
+from crossbridge_otel.export import encoding
 from crossbridge_otel.export.losses import drop_line, losses
 from crossbridge_otel.export.metrics import DeadlineMetricExporter
 from crossbridge_otel.export.queue import ExportQueue, QueueLogProcessor, QueueSpanProcessor
@@ -47,7 +48,7 @@ __all__ = ["ATTRIBUTE_LENGTH_LIMIT", "Pipeline", "arm_exit", "attribute_length_l
 
 SIGNALS = ("traces", "logs", "metrics")
 # Spans per OTLP/HTTP export (the SDK's batch is 512): a request costs about 1.4 ms of CPU whatever its size, so
-# bigger batches mean less CPU per span; export.encoding splits a batch whose request would exceed 4 MiB.
+# bigger batches mean less CPU per span; export.otlp_http splits a batch whose request would exceed 4 MiB.
 OTLP_HTTP_SPAN_BATCH = 2048
 ATTRIBUTE_LENGTH_LIMIT = 16_384  # characters of one attribute value (stack traces fit; a file's contents do not)
 
@@ -104,7 +105,7 @@ def _otlp_factory(signal: str, protocol: str) -> Callable[[], Any]:
 
         if signal == "traces":
             # the SDK's exporter with a wire-format encoder (export.encoding): same request, a fraction of the CPU
-            from crossbridge_otel.export.encoding import FastOTLPSpanExporter
+            from crossbridge_otel.export.otlp_http import FastOTLPSpanExporter
 
             return FastOTLPSpanExporter()
         if signal == "logs":
@@ -334,17 +335,23 @@ def configure(
     warm_up = metric_exporter.prepare if metric_exporter is not None else None
     span_queues: list[ExportQueue] = []
     log_queues: list[ExportQueue] = []
+    fast_otlp: list[ExportQueue] = []  # our OTLP/HTTP span exporter's queues (export.otlp_http)
     for signal, queues in (("traces", span_queues), ("logs", log_queues)):
         found = _exporters(signal, settings, env)
         exporters[signal] = [label for label, _, _ in found]
         relabel = resource.relabel_spans if signal == "traces" else resource.relabel_logs
         for label, destination, factory in found:
-            batch = OTLP_HTTP_SPAN_BATCH if (signal, label) == ("traces", "otlp (http/protobuf)") else 512
+            fast = (signal, label) == ("traces", "otlp (http/protobuf)")
             queues.append(ExportQueue(f"{signal}:{label}", factory, max_queue_size=int(settings.max_queue_size),
-                                      max_batch_size=batch, relabel=relabel, destination=destination,
-                                      first_export=warm_up))
+                                      max_batch_size=OTLP_HTTP_SPAN_BATCH if fast else 512, relabel=relabel,
+                                      destination=destination, first_export=warm_up))
+            if fast:
+                fast_otlp.append(queues[-1])
     for queue in span_queues:
-        tracer_provider.add_span_processor(QueueSpanProcessor(queue))
+        # our OTLP/HTTP exporter's queue keeps each span encoded when it ends (export.encoding.prepare: bytes, not
+        # two dozen objects per queued span); every other exporter gets the spans themselves
+        prepare = encoding.prepare if queue in fast_otlp else None
+        tracer_provider.add_span_processor(QueueSpanProcessor(queue, prepare))
     for queue in log_queues:
         logger_provider.add_log_record_processor(QueueLogProcessor(queue))
     meter_provider = MeterProvider(resource=resource.parent, metric_readers=readers, shutdown_on_exit=False)

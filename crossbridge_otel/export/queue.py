@@ -294,14 +294,18 @@ def _quiet_shutdown(exporter: Exporter) -> None:
 
 
 class QueueSpanProcessor(SpanProcessor):
-    """Hands each sampled, ended span to an :class:`ExportQueue`."""
+    """Hands each sampled, ended span to an :class:`ExportQueue`, as ``prepare`` makes it (the span itself by
+    default; our OTLP exporter's queue takes the span already encoded, :func:`.encoding.prepare`)."""
 
-    def __init__(self, queue: ExportQueue) -> None:
+    def __init__(self, queue: ExportQueue, prepare: Callable[[ReadableSpan], Any] | None = None) -> None:
         self.queue = queue
+        self._prepare = prepare
 
     def on_end(self, span: ReadableSpan) -> None:
-        if span.context is not None and span.context.trace_flags.sampled:
-            self.queue.put(span)
+        context = span.context
+        if context is not None and context.trace_flags.sampled:
+            prepare = self._prepare
+            self.queue.put(span if prepare is None else prepare(span))
 
     def shutdown(self) -> None:
         self.queue.shutdown(time.monotonic() + 1.0)

@@ -143,3 +143,23 @@ def test_dropped_counts_without_any_kept_event_or_link_are_encoded():
     encoded = ours.resource_spans[0].scope_spans[0].spans[0]
     assert (encoded.dropped_events_count, encoded.dropped_links_count, encoded.dropped_attributes_count) == (2, 1, 1)
     assert ours == sdk_encode_spans(batch)
+
+
+def test_spans_encoded_as_they_end_give_the_sdk_encoders_request(spans, caplog):
+    """Spans prepared when they end (encoded then; a span with an unusual value kept whole) encode to the same request."""
+    from crossbridge_otel.export.encoding import EncodedSpan, prepare
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource({"k": "v"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    with provider.get_tracer("bad").start_as_current_span("bad key", attributes={"ok": 1, "bad": "\ud800"}):
+        pass  # (a lone surrogate cannot be encoded: the SDK's encoder logs it and skips the key)
+    spans = [*spans, *exporter.get_finished_spans()]
+    with caplog.at_level(logging.ERROR):
+        prepared = [prepare(span) for span in spans]
+        assert not caplog.records  # nothing logged on the application's thread: the worker encodes (and logs) those
+        ours = ExportTraceServiceRequest.FromString(encode_spans(prepared))
+        assert caplog.records
+    kept_whole = [item.name for item in prepared if not isinstance(item, EncodedSpan)]
+    assert kept_whole == ["odd values", "odd values", "bad key"]  # (an int beyond int64 in the first two)
+    assert ours == sdk_encode_spans(spans)

@@ -1,4 +1,4 @@
-"""The OTLP/HTTP span exporter of ``crossbridge_otel.export.encoding`` sends a large batch as several requests."""
+"""The OTLP/HTTP span exporter (``export.otlp_http``): a large batch as several requests; its requests session."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from support.otlp_sink import OtlpSink
 
-from crossbridge_otel.export import encoding
-from crossbridge_otel.export.encoding import FastOTLPSpanExporter, encode_spans
+from crossbridge_otel.export import otlp_http
+from crossbridge_otel.export.encoding import encode_spans
+from crossbridge_otel.export.otlp_http import FastOTLPSpanExporter
 
 
 def _batch(count: int) -> list:
@@ -69,10 +70,10 @@ def _no_requests_environment(monkeypatch, home) -> None:
 def test_with_nothing_for_requests_in_the_environment_the_session_skips_it(monkeypatch, tmp_path):
     """No proxy variable, CA bundle or netrc: the exporter's session does not look them up at every request."""
     _no_requests_environment(monkeypatch, tmp_path)
-    session = encoding._plain_session()
+    session = otlp_http._plain_session()
     assert session is not None and session.trust_env is False
     (tmp_path / ".netrc").write_text("machine 127.0.0.1 login user password secret\n")
-    assert encoding._plain_session() is None  # a netrc file: requests' own handling stays
+    assert otlp_http._plain_session() is None  # a netrc file: requests' own handling stays
 
 
 def test_a_proxy_variable_keeps_requests_environment_handling(monkeypatch, tmp_path):
