@@ -27,8 +27,9 @@ for i in range({SPANS}):
 log = get_logger("exit-probe")
 for i in range({LOGS}):
     log.emit(body="record %d" % i)
-from crossbridge_otel.configurator import active_pipeline
-pipeline = active_pipeline()  # None in the plain run
+import sys
+configurator = sys.modules.get("crossbridge_otel.configurator")  # loaded by opentelemetry-instrument only
+pipeline = configurator.active_pipeline() if configurator is not None else None
 queues = (*pipeline.span_queues, *pipeline.log_queues) if pipeline is not None else ()
 deadline = time.monotonic() + 30  # bounds a failure only
 # every export worker's first, doomed attempt has begun (in flight, or already failed and counted)
