@@ -118,7 +118,7 @@ SETTINGS: tuple[Setting, ...] = (
             "A span per high-frequency event (MetricsCollector.collect, WebDriver commands) instead of counts "
             "on the enclosing span."),
     Setting("capture_sql_parameters", "bool", False,
-            "Let the psycopg2 instrumentation capture SQL parameter values (off: statements only)."),
+            "Let the psycopg2 instrumentation capture SQL parameter values, redacted (off: statements only)."),
     Setting("subprocess_spans", "bool", True,
             "A child span and TRACEPARENT for commands CrossBridge runs while one of its operations is traced."),
     Setting("retry", "bool", True,
