@@ -3,6 +3,8 @@ deadline, the processors, the fork lock. In-process, on scripted exporters; read
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
 
@@ -96,9 +98,9 @@ def test_a_full_batch_wakes_the_worker_before_its_schedule():
 
 
 def test_a_small_queue_wakes_the_worker_when_half_full():
-    """Queue size 4, batch size 512: the second item wakes the worker (before the queue could fill up)."""
+    """Queue size 5, batch size 512: the second item (half the queue, rounded down) wakes the worker."""
     exporter = Exporter()
-    queue = make(exporter, max_queue_size=4)
+    queue = make(exporter, max_queue_size=5)
     queue.put("a")
     queue.put("b")
     assert exporter.started.wait(10)
@@ -329,3 +331,352 @@ def test_the_child_of_a_fork_gets_a_free_build_lock():
     assert not lock._lock.locked()
     lock._after()  # nothing held for the fork any more: nothing released twice
     assert not lock._lock.locked()
+
+
+class Watched(threading.Event):
+    """The worker's wake event, recording each wait's timeout and saying when the worker goes back to sleep."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timeouts: list = []
+        self.sleeping = threading.Semaphore(0)
+
+    def wait(self, timeout=None):
+        self.timeouts.append(timeout)
+        self.sleeping.release()
+        return super().wait(timeout)
+
+
+class DebugLines(logging.Handler):
+    """The ``crossbridge_otel`` logger's records at DEBUG (what the distribution says about itself)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self.arrived = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        self.arrived.set()
+
+
+@pytest.fixture
+def debug_lines():
+    """Collect what the distribution's own logger says at DEBUG during the test."""
+    logger = logging.getLogger("crossbridge_otel")
+    handler, level = DebugLines(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    yield handler
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def test_a_queue_names_its_destination_or_else_its_signal():
+    """``destination`` defaults to the signal; a given one is kept."""
+    assert ExportQueue(SIGNAL, Exporter).destination == SIGNAL
+    assert ExportQueue(SIGNAL, Exporter, destination="collector at 127.0.0.1").destination == "collector at 127.0.0.1"
+
+
+def test_the_worker_waits_one_second_by_default_between_exports():
+    """Without a schedule delay the worker sleeps 1 s at a time (the pipeline leaves the default)."""
+    exporter = Exporter()
+    queue = ExportQueue(SIGNAL, lambda: exporter)
+    queue._wake = watched = Watched()
+    queue.put("a")
+    assert watched.sleeping.acquire(timeout=10)
+    assert watched.timeouts[0] == 1.0
+    settle(queue)
+
+
+def test_a_lone_item_goes_out_at_the_schedule_delay():
+    """One item, far from a full batch, is exported when the schedule delay ends, with no flush."""
+    exporter = Exporter()
+    queue = make(exporter, schedule_delay=0.01)
+    queue.put("a")
+    assert exporter.started.wait(10)
+    assert exporter.batches == [["a"]]
+    settle(queue)
+
+
+def test_a_full_batch_arriving_during_an_export_goes_out_at_once():
+    """Two items (a full batch of 2) put while a batch is out are exported right after it, before any schedule."""
+    gate = threading.Event()
+    exporter = Exporter(gate=gate)
+    queue = make(exporter, max_batch_size=2)
+    queue.put("a")
+    queue.put("b")
+    assert exporter.started.wait(10)
+    exporter.started.clear()
+    queue.put("c")
+    queue.put("d")
+    gate.set()
+    assert exporter.started.wait(10)
+    assert exporter.batches == [["a", "b"], ["c", "d"]]
+    settle(queue)
+
+
+def test_after_a_flush_items_arriving_during_an_export_wait_again():
+    """A flush drains to the end once: later, what arrives while a batch is out waits for a full batch again."""
+    gate = threading.Event()
+    exporter = Exporter()
+    queue = make(exporter, max_batch_size=2)
+    queue._wake = watched = Watched()
+    queue.put("first")
+    assert queue.flush(10)
+    exporter.gate, exporter.started = gate, threading.Event()
+    queue.put("a")
+    queue.put("b")
+    assert exporter.started.wait(10)
+    queue.put("late")  # half a batch, while [a, b] is out
+    while watched.sleeping.acquire(timeout=0):  # forget the sleeps so far
+        pass
+    gate.set()
+    assert watched.sleeping.acquire(timeout=10)  # the worker went back to sleep after [a, b]
+    assert exporter.batches == [["first"], ["a", "b"]]
+    settle(queue)
+
+
+def test_a_successful_export_leaves_no_drop_reason_and_no_problem():
+    """Everything exported: no drop reason entry (not even a zero) and no problem."""
+    queue = make(Exporter())
+    queue.put("a")
+    assert queue.flush(10)
+    assert (queue.drop_reasons, queue.problem) == ({}, None)
+    settle(queue)
+
+
+def test_abandoning_after_everything_went_out_counts_nothing():
+    """Nothing queued and nothing in flight any more: abandon counts no drop."""
+    queue = make(Exporter())
+    queue.put("a")
+    queue.put("b")
+    assert queue.flush(10)
+    queue.abandon("exit_deadline")
+    assert (queue.exported, queue.dropped, queue.drop_reasons) == (2, 0, {})
+
+
+def test_abandoning_before_any_export_counts_what_waits():
+    """Items waiting for the worker's schedule, none exported yet: abandon counts exactly those."""
+    queue = make(Exporter())
+    queue.put("a")
+    queue.put("b")
+    queue.abandon("exit_deadline")
+    assert (queue.dropped, queue.drop_reasons) == (2, {"exit_deadline": 2})
+
+
+def test_an_abandoned_queue_takes_nothing_more():
+    """After abandon (without close) a put is dropped as after_shutdown."""
+    queue = make(Exporter())
+    queue.abandon("exit_deadline")
+    queue.put("late")
+    assert queue.drop_reasons == {"after_shutdown": 1}
+
+
+def test_a_result_without_a_name_counts_as_success():
+    """An exporter returning None (no ``name``): the batch counts as exported."""
+
+    class Quiet(Exporter):
+        def export(self, items):
+            super().export(items)
+
+    queue = ExportQueue(SIGNAL, Quiet, schedule_delay=60.0)
+    queue.put("a")
+    settle(queue)
+    assert (queue.exported, queue.dropped) == (1, 0)
+
+
+def test_the_reason_of_a_raising_export_is_bounded():
+    """An exporter raising a 500-character message: the reason kept is one line of 160 characters."""
+
+    class Loud(Exporter):
+        def export(self, items):
+            raise RuntimeError("x" * 500)
+
+    queue = ExportQueue(SIGNAL, Loud, schedule_delay=60.0)
+    queue.put("a")
+    settle(queue)
+    assert queue.problem == "RuntimeError: " + "x" * 157 + "..."
+
+
+def test_a_raising_export_is_said_at_debug_with_its_details(debug_lines):
+    """An export that raises: one DEBUG line naming the signal and the error, then its traceback at DEBUG."""
+
+    class Broken(Exporter):
+        def export(self, items):
+            raise RuntimeError("boom")
+
+    queue = ExportQueue(SIGNAL, Broken, schedule_delay=60.0)
+    queue.put("a")
+    settle(queue)
+    line, details = debug_lines.records
+    assert (line.levelno, line.getMessage()) == (
+        logging.DEBUG, f"crossbridge-otel: exporting {SIGNAL} failed: RuntimeError: boom")
+    assert details.exc_info is not None and str(details.exc_info[1]) == "boom"
+
+
+def test_a_worker_outlives_an_exporter_whose_sent_count_raises():
+    """A failed batch whose exporter cannot even say what it sent: the worker goes on and names the error."""
+
+    class Odd(Exporter):
+        @property
+        def sent_before_failing(self):
+            raise RuntimeError("no count")
+
+    queue = ExportQueue(SIGNAL, lambda: Odd("FAILURE"), schedule_delay=60.0, max_batch_size=1)
+    queue.put("a")
+    queue.put("b")
+    settle(queue)
+    assert queue.problem == "RuntimeError: no count"
+
+
+def test_an_exporter_shutdown_that_raises_is_said_at_debug(debug_lines):
+    """An exporter whose shutdown raises: one DEBUG line with the error, its traceback at DEBUG, nothing raised."""
+
+    class Stubborn(Exporter):
+        def shutdown(self):
+            raise RuntimeError("cannot close")
+
+    queue = ExportQueue(SIGNAL, Stubborn, schedule_delay=60.0)
+    queue.put("a")
+    settle(queue)
+    deadline = time.monotonic() + 10
+    while len(debug_lines.records) < 2 and time.monotonic() < deadline:  # the closer thread is bounded, not joined
+        debug_lines.arrived.wait(0.05)
+    line, details = debug_lines.records
+    assert line.getMessage() == "crossbridge-otel: exporter shutdown failed: cannot close"
+    assert line.levelno == logging.DEBUG and details.exc_info is not None
+
+
+def test_the_exporter_is_shut_down_on_a_daemon_thread_without_waiting_for_it():
+    """The exporter's shutdown runs on a daemon thread; a shutdown that blocks does not hold the queue's."""
+    release, closing = threading.Event(), threading.Event()
+    daemons = []
+
+    class Slow(Exporter):
+        def shutdown(self):
+            daemons.append(threading.current_thread().daemon)
+            closing.set()
+            release.wait(10)
+
+    queue = ExportQueue(SIGNAL, Slow, schedule_delay=60.0)
+    queue.put("a")
+    settle(queue)
+    still_closing = not release.is_set()
+    release.set()
+    assert closing.wait(10) and daemons == [True]
+    assert still_closing
+
+
+def _log_record(resource, context):
+    from opentelemetry._logs import LogRecord
+    from opentelemetry.sdk._logs import ReadWriteLogRecord
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    return ReadWriteLogRecord(LogRecord(body="hello", context=context), resource=resource,
+                              instrumentation_scope=InstrumentationScope("scope"))
+
+
+def test_the_log_processor_queues_a_copy_without_its_context():
+    """A log record is queued as a readable copy: same body, resource, scope and limits, an empty context; the
+    application's record keeps its context."""
+    from opentelemetry.context import Context, create_key, set_value
+    from opentelemetry.sdk.resources import Resource
+
+    from crossbridge_otel.export.queue import QueueLogProcessor
+
+    key = create_key("test")
+    record = _log_record(Resource({"service.name": "svc"}), set_value(key, "kept", Context()))
+    exporter = Exporter()
+    processor = QueueLogProcessor(make(exporter))
+    processor.on_emit(record)
+    processor.shutdown()
+    ((queued,),) = exporter.batches
+    assert queued.log_record is not record.log_record and queued.log_record.body == "hello"
+    assert queued.log_record.context == Context() and record.log_record.context.get(key) == "kept"
+    assert queued.resource.attributes["service.name"] == "svc" and queued.instrumentation_scope.name == "scope"
+    assert queued.limits is record.limits
+
+
+def test_a_log_record_without_a_resource_gets_the_empty_one():
+    """A record with no resource is queued with the empty resource."""
+    from opentelemetry.context import Context
+    from opentelemetry.sdk.resources import Resource
+
+    from crossbridge_otel.export.queue import QueueLogProcessor
+
+    exporter = Exporter()
+    processor = QueueLogProcessor(make(exporter))
+    processor.on_emit(_log_record(None, Context()))
+    processor.shutdown()
+    assert exporter.batches[0][0].resource == Resource.get_empty()
+
+
+def test_the_log_processors_force_flush_takes_milliseconds_and_shutdown_closes():
+    """force_flush(50) on a stuck export is False after 50 ms; shutdown closes the queue (later records dropped)."""
+    from crossbridge_otel.export.queue import QueueLogProcessor
+
+    gate = threading.Event()
+    queue = make(Exporter(gate=gate), max_batch_size=1)
+    processor = QueueLogProcessor(queue)
+    queue.put("a")
+    queue.put("b")
+    assert processor.force_flush(50) is False
+    gate.set()
+    assert processor.force_flush() is True
+    processor.shutdown()
+    queue.put("late")
+    assert queue.drop_reasons == {"after_shutdown": 1}
+
+
+def test_a_registered_fork_hands_the_child_a_free_build_lock():
+    """Forked while a build holds the lock past the fork's wait: the child's lock is a free one, the parent's is
+    still the builder's (registered once, however often register is called)."""
+    lock = _BuildLock()
+    lock.FORK_WAIT_S = 0.05  # type: ignore[misc]
+    lock.register()
+    lock.register()
+    building_now, done = threading.Event(), threading.Event()
+
+    def build():
+        with lock.held():
+            building_now.set()
+            done.wait(10)
+
+    builder = threading.Thread(target=build, daemon=True)
+    builder.start()
+    assert building_now.wait(10)
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave at once
+        os._exit(0 if not lock._lock.locked() else 1)
+    _, status = os.waitpid(pid, 0)
+    parent_locked = lock._lock.locked()
+    done.set()
+    builder.join(10)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert parent_locked
+    assert not lock._lock.locked()
+
+
+def test_a_registered_fork_takes_and_gives_back_a_free_build_lock():
+    """Forked with no build running: the lock is free again in the parent and free in the child."""
+    lock = _BuildLock()
+    lock.FORK_WAIT_S = 0.05  # type: ignore[misc]
+    lock.register()
+    lock.register()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if not lock._lock.locked() else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert not lock._lock.locked()
+
+
+def test_the_span_processor_queues_what_prepare_makes_of_a_span():
+    """With ``prepare`` the queue holds what it returns for the span (e.g. the span already encoded)."""
+    exporter = Exporter()
+    processor = QueueSpanProcessor(make(exporter), prepare=lambda span: f"prepared {span.name}")
+    context = SpanContext(trace_id=1, span_id=2, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED))
+    processor.on_end(ReadableSpan(name="op", context=context))
+    processor.shutdown()
+    assert exporter.batches == [["prepared op"]]
