@@ -146,7 +146,7 @@ def test_dropped_counts_without_any_kept_event_or_link_are_encoded():
 
 
 def test_spans_encoded_as_they_end_give_the_sdk_encoders_request(spans, caplog):
-    """Spans prepared when they end (encoded then; a span with an unusual value kept whole) encode to the same request."""
+    """Spans prepared as they end (encoded then; one with an unusual value kept whole) encode to the same request."""
     from crossbridge_otel.export.encoding import EncodedSpan, prepare
 
     exporter = InMemorySpanExporter()
