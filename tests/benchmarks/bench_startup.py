@@ -23,6 +23,7 @@ import argparse
 import importlib.metadata
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -120,6 +121,38 @@ def run_once(bin_dir: Path | None, env: dict[str, str], code: str = "pass") -> t
     return wall, usage.ru_utime + usage.ru_stime
 
 
+def instructions(bin_dir: Path, env: dict[str, str]) -> int | None:
+    """User-space instructions executed by `opentelemetry-instrument python -c pass` (valgrind callgrind), or None.
+
+    Deterministic, so unlike the wall and CPU times it does not move with the other processes on the machine: on 2
+    busy cores the medians can swing by more than the whole budget, the instruction counts by about 1%.
+    """
+    if shutil.which("valgrind") is None:
+        return None
+    with tempfile.TemporaryDirectory() as out:
+        done = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={out}/cg.%p",
+             str(bin_dir / "opentelemetry-instrument"), str(bin_dir / "python"), "-c", "pass"],
+            env={**env, "PYTHONHASHSEED": "0"}, capture_output=True, text=True, cwd=NEUTRAL_CWD, check=False,
+        )
+    counts = [int(m.group(1).replace(",", "")) for m in re.finditer(r"Collected : ([\d,]+)", done.stderr)]
+    return counts[-1] if counts else None
+
+
+def print_instructions(configurations: dict[str, Path]) -> None:
+    """One callgrind run per configuration; each one's instructions over the floor's."""
+    counts = {name: instructions(bin_dir, clean_env()) for name, bin_dir in configurations.items()}
+    floor = counts.get("floor")
+    if floor is None:
+        print("instructions: valgrind is not installed")
+        return
+    print("instructions executed (valgrind callgrind, deterministic; -c pass):")
+    for name, count in counts.items():
+        if count is not None:
+            print(f"  {name}: {count / 1e6:.1f} M ({(count - floor) / 1e6:+.1f} M, {(count - floor) / floor:+.1%} "
+                  "over the floor)")
+
+
 def imported_modules(env: dict[str, str], bin_dir: Path = OURS) -> list[str]:
     code = "import sys; print('\\n'.join(sorted(sys.modules)))"
     done = subprocess.run([str(bin_dir / "opentelemetry-instrument"), str(bin_dir / "python"), "-c", code],
@@ -178,6 +211,8 @@ def heaviest_imports(env: dict[str, str], top: int = 12) -> list[tuple[int, str]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--instructions", action="store_true",
+                        help="also count each configuration's instructions with valgrind (about a minute each)")
     args = parser.parse_args(argv)
     ensure_stock_venv()
     ensure_floor_and_installed_venvs()
@@ -224,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
           f"ours adds {(ours - floor) * 1000:.0f} ms over the floor ({(ours - floor) / stock:.2f}x stock); "
           f"the editable .venv with the [libraries] extras adds {editable_over:.0f} ms")
 
+    if args.instructions:
+        print_instructions({"floor": FLOOR, "ours installed": INSTALLED, "ours editable": OURS, "stock": STOCK})
     modules = imported_modules(clean_env())
     leaked = [m for m in modules if m.split(".")[0] in (*CROSSBRIDGE, "grpc")]
     print(f"modules imported by `python -c` under ours: {len(modules)}; CrossBridge or grpc among them: "
