@@ -98,13 +98,13 @@ def test_a_full_batch_wakes_the_worker_before_its_schedule():
 
 
 def test_a_small_queue_wakes_the_worker_when_half_full():
-    """Queue size 5, batch size 512: the second item (half the queue, rounded down) wakes the worker."""
-    exporter = Exporter()
-    queue = make(exporter, max_queue_size=5)
-    queue.put("a")
-    queue.put("b")
-    assert exporter.started.wait(10)
-    assert exporter.batches == [["a", "b"]]
+    """Queue size 7, batch size 512: the third item (half the queue, rounded down) wakes the worker, not before."""
+    queue = make(Exporter(), max_queue_size=7)
+    queue._wake = woken = Woken()
+    for item in "abc":
+        queue.put(item)
+        woken.after_puts.append(woken.sets)
+    assert woken.after_puts == [0, 0, 1]
     settle(queue)
 
 
@@ -333,6 +333,37 @@ def test_the_child_of_a_fork_gets_a_free_build_lock():
     assert not lock._lock.locked()
 
 
+class Woken(threading.Event):
+    """The worker's wake event, counting the times it is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sets = 0
+        self.after_puts: list[int] = []
+
+    def set(self) -> None:
+        self.sets += 1
+        super().set()
+
+
+class Held(threading.Event):
+    """The worker's wake event; the first time the worker wakes it is held there until ``proceed`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.awake = threading.Event()
+        self.proceed = threading.Event()
+        self.sleeping = threading.Semaphore(0)
+
+    def wait(self, timeout=None):
+        self.sleeping.release()
+        woke = super().wait(timeout)
+        if woke and not self.awake.is_set():
+            self.awake.set()
+            self.proceed.wait(10)
+        return woke
+
+
 class Watched(threading.Event):
     """The worker's wake event, recording each wait's timeout and saying when the worker goes back to sleep."""
 
@@ -413,6 +444,46 @@ def test_a_full_batch_arriving_during_an_export_goes_out_at_once():
     gate.set()
     assert exporter.started.wait(10)
     assert exporter.batches == [["a", "b"], ["c", "d"]]
+    settle(queue)
+
+
+def test_exactly_a_full_batch_left_after_the_first_goes_out_at_once():
+    """Woken by a full batch of 2 with 4 waiting: both batches go out in that one wake (no wait for the schedule)."""
+    exporter = Exporter()
+    queue = make(exporter, max_batch_size=2)
+    queue._wake = held = Held()
+    queue.put("a")
+    queue.put("b")  # wakes the worker, held before it takes anything
+    assert held.awake.wait(10)
+    queue.put("c")
+    queue.put("d")
+    while held.sleeping.acquire(timeout=0):  # forget the sleeps so far
+        pass
+    held.proceed.set()
+    assert held.sleeping.acquire(timeout=10)  # back to sleep
+    assert exporter.batches == [["a", "b"], ["c", "d"]]
+    settle(queue)
+
+
+def test_a_flush_drains_part_batches_to_the_end():
+    """A flush that arrives while the worker is already awake: the part batch left after a full one goes out too."""
+    exporter = Exporter()
+    queue = make(exporter, max_batch_size=2)
+    queue._wake = held = Held()
+    queue.put("a")
+    queue.put("b")
+    assert held.awake.wait(10)
+    queue.put("c")
+    flushed = []
+    flusher = threading.Thread(target=lambda: flushed.append(queue.flush(10)))
+    flusher.start()
+    deadline = time.monotonic() + 10
+    while not queue._flush_wanted and time.monotonic() < deadline:  # the flush has asked (readiness, not a sleep)
+        held.awake.wait(0.01)
+    held.proceed.set()
+    flusher.join(15)
+    assert flushed == [True]
+    assert exporter.batches == [["a", "b"], ["c"]]
     settle(queue)
 
 
@@ -550,7 +621,7 @@ def test_an_exporter_shutdown_that_raises_is_said_at_debug(debug_lines):
 
 def test_the_exporter_is_shut_down_on_a_daemon_thread_without_waiting_for_it():
     """The exporter's shutdown runs on a daemon thread; a shutdown that blocks does not hold the queue's."""
-    release, closing = threading.Event(), threading.Event()
+    release, closing, closed = threading.Event(), threading.Event(), threading.Event()
     daemons = []
 
     class Slow(Exporter):
@@ -558,11 +629,12 @@ def test_the_exporter_is_shut_down_on_a_daemon_thread_without_waiting_for_it():
             daemons.append(threading.current_thread().daemon)
             closing.set()
             release.wait(10)
+            closed.set()
 
     queue = ExportQueue(SIGNAL, Slow, schedule_delay=60.0)
     queue.put("a")
     settle(queue)
-    still_closing = not release.is_set()
+    still_closing = not closed.is_set()
     release.set()
     assert closing.wait(10) and daemons == [True]
     assert still_closing
@@ -680,3 +752,26 @@ def test_the_span_processor_queues_what_prepare_makes_of_a_span():
     processor.on_end(ReadableSpan(name="op", context=context))
     processor.shutdown()
     assert exporter.batches == [["prepared op"]]
+
+
+def test_a_fork_waits_for_a_build_in_progress():
+    """A fork while an exporter is being built (for 0.2 s) waits for the build to end: the child sees it built."""
+    lock = _BuildLock()
+    lock.register()
+    building_now, built = threading.Event(), threading.Event()
+
+    def build():
+        with lock.held():
+            building_now.set()
+            threading.Event().wait(0.2)  # the build's own duration (an import), well under the fork's 2 s wait
+            built.set()
+
+    builder = threading.Thread(target=build, daemon=True)
+    builder.start()
+    assert building_now.wait(10)
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if built.is_set() else 1)
+    _, status = os.waitpid(pid, 0)
+    builder.join(10)
+    assert os.waitstatus_to_exitcode(status) == 0
