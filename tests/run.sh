@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything the tests need on a fresh machine, then run every test: ruff, mypy, pytest.
-#   - a virtual environment in .venv with the package and its test extras (PyPI);
+#   - a virtual environment in .venv with the package, its [libraries] extra and the test dependency group (PyPI);
 #   - Debian's PostgreSQL server package when initdb is missing (tests start their own server on 127.0.0.1);
 #   - the real OpenTelemetry Collector and Jaeger, built from the Go module proxy and cached outside the
 #     repository (tests/e2e/build-pipeline.sh; cold build on 2 cores: see the README).
@@ -17,7 +17,7 @@ if [[ ! -x .venv/bin/python ]]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[libraries]" --group test
 
 bash tests/setup/ensure-postgres.sh
 bash tests/setup/ensure-chromium.sh   # headless Chromium (and jq) for the HTML report's browser test

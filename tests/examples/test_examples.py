@@ -56,9 +56,10 @@ def _requirement_names() -> list[str]:
 def demo_venv() -> Path:
     """The repository's .venv with run-demo.sh's install stamp current, so the script skips pip (no network here).
 
-    tests/run.sh installed ``.[test]``, a superset of what run-demo.sh installs; when every one of those
-    distributions is present, the stamp run-demo.sh would have written is written (the same hash: pyproject.toml
-    then the requirements file). Anything missing fails the test with the name, rather than installing."""
+    tests/run.sh installed ``.[libraries]`` and the ``test`` group, a superset of what run-demo.sh installs; when
+    every one of those distributions is present, the stamp run-demo.sh would have written is written (the same
+    hash: pyproject.toml then the requirements file). Anything missing fails the test with the name, rather than
+    installing."""
     missing = []
     for name in _requirement_names():
         try:
