@@ -221,3 +221,24 @@ def test_items_arriving_during_an_export_wait_for_a_full_batch():
     assert calls == [4]
     assert export_queue.flush(10) and calls == [4, 2]
     export_queue.shutdown(time.monotonic() + 1)
+
+
+def test_a_span_processor_prepares_spans_only_once_its_queue_holds_enough():
+    """Below prepare_from queued items a span goes in as itself; from there on as what prepare makes of it."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from crossbridge_otel.export.queue import QueueSpanProcessor
+
+    class Exporter:
+        def export(self, items):
+            return Result("SUCCESS")
+
+    queue = ExportQueue("traces:test", Exporter, schedule_delay=3600, max_batch_size=100)
+    provider = TracerProvider()
+    provider.add_span_processor(QueueSpanProcessor(queue, lambda span: ("prepared", span.name), prepare_from=2))
+    for name in ("a", "b", "c", "d"):
+        with provider.get_tracer("t").start_as_current_span(name):
+            pass
+    kept = [item if isinstance(item, tuple) else item.name for item in queue._items]
+    assert kept == ["a", "b", ("prepared", "c"), ("prepared", "d")]
+    queue.shutdown(time.monotonic() + 1)
