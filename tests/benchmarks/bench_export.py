@@ -304,7 +304,7 @@ _CATEGORIES = (
      ("otlp/proto/common", "opentelemetry/proto", "google/protobuf", "SerializeToString", "_pb2", "upb")),
     ("http: requests/urllib3/http.client/socket", ("requests/", "urllib3/", "http/client", "socket", "ssl",
                                                    "sendall", "recv_into", "email/", "http/cookiejar")),
-    ("copy/relabel (crossbridge_otel.export, copy)", ("crossbridge_otel/", "/copy.py")),
+    ("ours: encoding, queue, relabel (crossbridge_otel, copy)", ("crossbridge_otel/", "/copy.py")),
     ("lock acquire (blocking waits; should be idle under a CPU timer, includes GIL hand-over)",
      ("<method 'acquire' of '_thread",)),
     ("threading (Event/Condition bookkeeping, release)", ("threading.py", "release", "_thread")),
