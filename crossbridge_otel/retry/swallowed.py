@@ -5,7 +5,10 @@ whether such an attempt is worth repeating, the retry layer runs the attempt und
 per-thread profile hook (``sys.setprofile``, only on the calling thread and only for that attempt) that notes
 
 - the last exception being *handled* while a function is called (CrossBridge's ``except`` block calls its
-  logger, so the swallowed exception is visible through ``sys.exc_info()`` at that moment);
+  logger, so the swallowed exception is visible through ``sys.exc_info()`` at that moment). One raised and
+  handled *while handling* the noted one (its ``__context__`` chain holds it) does not replace it: logging's
+  ``isEnabledFor`` handles a ``KeyError`` of its own on its first call after a level change, inside that
+  ``except`` block, and CrossBridge's failure, not logging's cache miss, is what the retry layer must judge;
 - whether a method named ``commit`` was entered (the C ``connection.commit`` of psycopg2 or sqlite3, or a
   Python proxy of it). A write attempt that reached commit is never retried: the rows may be stored.
 
@@ -55,8 +58,10 @@ def observe(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any
         else:
             return
         current = exc_info()[1]
-        if current is not None and current is not baseline:
-            evidence.exc = current
+        if current is not None and current is not baseline and current is not evidence.exc:
+            noted = evidence.exc
+            if noted is None or not _raised_while_handling(current, noted):
+                evidence.exc = current
 
     evidence.observed = True
     sys.setprofile(hook)
@@ -64,3 +69,15 @@ def observe(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any
         return fn(*args, **kwargs)
     finally:
         sys.setprofile(None)
+
+
+def _raised_while_handling(exc: BaseException, noted: BaseException) -> bool:
+    """Whether ``noted`` is in ``exc``'s ``__context__`` chain (bounded: a chain can loop)."""
+    context = exc.__context__
+    for _ in range(32):
+        if context is None:
+            return False
+        if context is noted:
+            return True
+        context = context.__context__
+    return False

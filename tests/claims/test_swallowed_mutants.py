@@ -21,8 +21,8 @@ def _swallows(exc: BaseException) -> bool:
     try:
         raise exc
     except Exception as caught:
-        # repr(), not the logger: logging's first isEnabledFor() per level handles a KeyError of its own, which
-        # the hook would see as the latest handled exception (see the report on swallowed.py).
+        # repr(), not the logger: these tests isolate the hook's rules (the logger's shape, with logging's own
+        # KeyError on a level-cache miss, is tests/engine/retry/test_swallowed.py).
         repr(caught)
         return False
 
