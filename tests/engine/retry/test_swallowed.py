@@ -41,3 +41,48 @@ def test_a_new_failure_after_handling_replaces_the_noted_one() -> None:
     evidence = Evidence()
     assert observe(twice, (), {}, evidence) is False
     assert evidence.exc is second
+
+
+def test_a_failure_two_handlers_deep_keeps_the_noted_one() -> None:
+    """A failure raised while handling one raised while handling the noted failure does not replace it either."""
+    refused = ConnectionRefusedError("refused")
+
+    def nested() -> bool:
+        try:
+            raise refused
+        except Exception:
+            repr(refused)  # noted here
+            try:
+                raise KeyError("cache")
+            except KeyError:
+                try:
+                    raise LookupError("deeper")
+                except LookupError:
+                    repr(None)  # handled with LookupError -> KeyError -> refused as its context chain
+            return False
+
+    evidence = Evidence()
+    assert observe(nested, (), {}, evidence) is False
+    assert evidence.exc is refused
+
+
+def test_a_looping_context_chain_without_the_noted_one_replaces_it() -> None:
+    """A context chain that loops (and never reaches the noted failure) is walked a bounded way: the new one wins."""
+    first = TimeoutError("first")
+    looped_a, looped_b = ValueError("a"), ValueError("b")
+
+    def twice() -> bool:
+        try:
+            raise first
+        except Exception:
+            repr(first)
+        try:
+            raise looped_a
+        except Exception:
+            looped_a.__context__, looped_b.__context__ = looped_b, looped_a  # a cycle, without `first`
+            repr(looped_a)
+        return False
+
+    evidence = Evidence()
+    assert observe(twice, (), {}, evidence) is False
+    assert evidence.exc is looped_a
