@@ -15,8 +15,10 @@ Transient (retried):
 Never retried: integrity, programming, data and not-supported database errors, parse errors (XML, JSON,
 ``ValueError``), authentication failures, HTTP 4xx other than 429, anything not listed above, and a host that
 cannot be reached at all, whatever class carries it: a name that does not resolve (libpq's ``could not translate
-host name``, ``Name or service not known``, ``Temporary failure in name resolution``, urllib3's
-``NameResolutionError``) or a network that is unreachable (``Network is unreachable``, ``No route to host``).
+host name``, ``Name or service not known``, urllib3's ``NameResolutionError``) or a network that is unreachable
+(``Network is unreachable``, ``No route to host``). The resolver's own *temporary* failure (``EAI_AGAIN``,
+``Temporary failure in name resolution``: no resolver answered) stays transient: that is a DNS blip on a runner,
+which a retry does outlast.
 A database restarting refuses connections on a host that resolves and routes; these say the address is wrong
 or the machine is off the network, which a few seconds of waiting does not change (and a restart-length wait
 would be paid by every start of a host configured that way).
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import email.utils
 import re
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -85,9 +88,10 @@ _PG_PERMANENT = re.compile(r"authentication failed|no pg_hba\.conf entry|does no
 _NOT_CONNECTED = re.compile(r"connection refused|could not connect|failed to establish a new connection", re.I)
 # The host cannot be reached at all (see the module docstring): checked in the text of any exception and its causes.
 _UNREACHABLE = re.compile(
-    r"could not translate host name|name or service not known|nodename nor servname|temporary failure in name "
-    r"resolution|failed to resolve|getaddrinfo failed|network is unreachable|no route to host", re.I)
+    r"could not translate host name|name or service not known|nodename nor servname|failed to resolve"
+    r"|getaddrinfo failed|network is unreachable|no route to host", re.I)
 _UNREACHABLE_CLASSES = ("urllib3.exceptions.NameResolutionError", "socket.gaierror")
+_DNS_TEMPORARY = re.compile(r"temporary failure in name resolution", re.I)  # EAI_AGAIN: transient (docstring)
 _SQLITE_BUSY = re.compile(r"database (table )?is locked|database is busy", re.I)
 _STATUS_IN_TEXT = re.compile(r"\b([45]\d\d)\b")
 
@@ -96,16 +100,20 @@ def _names(exc: BaseException) -> set[str]:
     return {f"{k.__module__}.{k.__qualname__}" for k in type(exc).__mro__}
 
 
-def _unreachable_cause(exc: BaseException) -> bool:
-    """A wrapped name-resolution or unreachable-network failure (requests/httpx keep it as a cause or context)."""
-    seen = {id(exc)}
-    cause = exc.__cause__ or exc.__context__
-    while cause is not None and id(cause) not in seen:
-        if _names(cause).intersection(_UNREACHABLE_CLASSES) or _UNREACHABLE.search(str(cause)):
-            return True
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return False
+def _unreachable(exc: BaseException) -> bool:
+    """A name that does not resolve or a network that is unreachable, in ``exc`` or a cause it wraps (requests and
+    httpx keep it as a cause or context); a temporary resolver failure anywhere in the chain is not."""
+    seen: set[int] = set()
+    found = False
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        text = str(link)
+        if _DNS_TEMPORARY.search(text) or getattr(link, "errno", None) == socket.EAI_AGAIN:
+            return False
+        found = found or bool(_names(link).intersection(_UNREACHABLE_CLASSES) or _UNREACHABLE.search(text))
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return found
 
 
 def is_database_error(exc: BaseException) -> bool:
@@ -168,7 +176,7 @@ def classify(exc: BaseException) -> Verdict:
     for name in _PERMANENT_CLASSES:
         if name in names:
             return Verdict(False, name.rsplit(".", 1)[-1])
-    if names.intersection(_UNREACHABLE_CLASSES) or _UNREACHABLE.search(text) or _unreachable_cause(exc):
+    if _unreachable(exc):
         return Verdict(False, "host unresolvable or unreachable")
     if "psycopg2.OperationalError" in names and _PG_PERMANENT.search(text):
         return Verdict(False, "database authentication or configuration")

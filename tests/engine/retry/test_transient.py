@@ -49,7 +49,7 @@ def test_a_refused_connection_stays_transient_and_before_request():
     assert verdict.transient and verdict.before_request
 
 
-@pytest.mark.parametrize("text", [_UNRESOLVED, _NO_DNS, _UNREACHABLE, _NO_ROUTE])
+@pytest.mark.parametrize("text", [_UNRESOLVED, _UNREACHABLE, _NO_ROUTE])
 def test_postgres_host_that_cannot_be_reached_is_not_retried(text):
     """libpq's unresolvable host name or unreachable network, though an OperationalError, is not transient."""
     verdict = classify(psycopg2.OperationalError(text))
@@ -80,6 +80,20 @@ def test_unreachable_cause_under_a_generic_wrapper_is_not_retried():
     wrapper.__cause__ = _name_resolution_error()
     assert classify(requests.ConnectionError("Max retries exceeded with url: /health")).transient
     assert not classify(wrapper).transient
+
+
+def test_temporary_resolver_failure_stays_transient():
+    """libpq's EAI_AGAIN text (no resolver answered: a DNS blip) is still retried, as a refused connect is."""
+    assert classify(psycopg2.OperationalError(_NO_DNS)).transient
+
+
+def test_temporary_resolver_failure_under_a_wrapper_stays_transient():
+    """A connection error caused by an EAI_AGAIN gaierror is retried, though a resolution failure caused it."""
+    wrapper = httpx.ConnectError("[Errno -3] Temporary failure in name resolution")
+    assert classify(wrapper).transient
+    quiet = requests.ConnectionError("Max retries exceeded with url: /health")
+    quiet.__cause__ = socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+    assert classify(quiet).transient
 
 
 def test_http_connect_refused_stays_transient():
