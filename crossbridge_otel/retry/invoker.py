@@ -3,7 +3,7 @@
 Usage in a target table (:class:`Retry` is an invoker type: a value on the row, the last of its invokers)::
 
     Target("core.profiling.storage", "PostgresStorageBackend.initialize", "profiling.storage.initialize",
-           outcome=failed_if_false(), invokers=(Retry("default"),))
+           outcome=failed_if_false(), invokers=(Retry("quick"),))
     Target(..., "PostgresStorageBackend.write_events", ...,
            invokers=(Retry("restart", write=True, worker=Worker("_background_flush")),))
 

@@ -18,7 +18,7 @@
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="${VENV:-$repo/.venv}"
-[[ -x "$venv/bin/mutmut" ]] || { echo "mutmut missing: $venv/bin/pip install -e '.[test]'" >&2; exit 2; }
+[[ -x "$venv/bin/mutmut" ]] || { echo "mutmut missing: $venv/bin/pip install -e '.[libraries]' --group test" >&2; exit 2; }
 src="${CROSSBRIDGE_SRC:-$repo/../shared/crossbridge/src}"
 [[ -d "$src/core" ]] || { echo "CrossBridge not found at $src: set CROSSBRIDGE_SRC" >&2; exit 2; }
 export CROSSBRIDGE_SRC="$(cd "$src" && pwd -P)" CROSSBRIDGE_HOOKS_ENABLED=false
