@@ -22,7 +22,9 @@ from struct import Struct
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode, TraceFlags
+from opentelemetry.trace.span import TraceState
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
@@ -117,6 +119,21 @@ _LOCAL_FLAGS = b"\x85\x01" + _fixed32(_HAS_IS_REMOTE)  # Span.flags (field 16) o
 _REMOTE_FLAGS = b"\x85\x01" + _fixed32(_HAS_IS_REMOTE | _IS_REMOTE)
 _UNSET_STATUS = b"\x7a\x00"  # an empty Status message: code UNSET, no description
 _PUBLIC = object()  # "read the public property" (see _span)
+_INTERNAL = SpanKind.INTERNAL
+
+
+def _context_class() -> type | None:
+    """SpanContext, if it is the tuple (trace_id, span_id, is_remote, trace_flags, trace_state, is_valid) its
+    properties index; else None (its properties are read)."""
+    state = TraceState([("k", "v")])
+    probe = SpanContext(3, 5, True, TraceFlags(1), state)
+    fields = (probe.trace_id, probe.span_id, probe.is_remote, probe.trace_flags, probe.trace_state, probe.is_valid)
+    if isinstance(probe, tuple) and len(probe) == 6 and all(a is b for a, b in zip(probe, fields, strict=True)):
+        return SpanContext
+    return None
+
+
+_SpanContext: Any = _context_class()  # (Any: mypy would narrow what type() is compared with)
 
 # Encoded pieces that repeat from span to span (span names; attributes with a str, int or bool value), keyed by what
 # fully determines their bytes (the value's type too: True == 1 but encodes differently). Floats are never keyed
@@ -139,13 +156,28 @@ def _name(name: str) -> bytes:
     return encoded
 
 
+_float_heads: dict[str, bytes] = {}
+
+
+def _float_head(key: str) -> bytes:
+    """A Span.attributes KeyValue of a double up to its 8 value bytes: tag, length, the key, the value's tags."""
+    payload = _field(b"\x0a", key.encode()) + b"\x12\x09\x21"
+    head = b"\x4a" + _varint(len(payload) + 8) + payload
+    if len(key) <= _CACHED_TEXT:
+        if len(_float_heads) >= _CACHE_LIMIT:
+            _float_heads.clear()
+        _float_heads[key] = head
+    return head
+
+
 def _span_attributes(attributes: Any, strict: bool) -> list[bytes]:
     """The span's attributes as Span.attributes (field 9) fields; :func:`_attributes` with a cache in front."""
     out = []
     cache = _key_values
-    # a dict copy (BoundedAttributes.copy, or the read-only view's) iterates in C; items() on BoundedAttributes
+    # a dict (a BoundedAttributes' own, or a copy of another mapping) iterates in C; items() on BoundedAttributes
     # would call back into Python for every key
-    for key, value in attributes.copy().items():
+    items = attributes if type(attributes) is dict else attributes.copy()
+    for key, value in items.items():
         cls = type(value)
         if cls is str or cls is int or cls is bool:
             cache_key = (key, cls, value)
@@ -161,32 +193,73 @@ def _span_attributes(attributes: Any, strict: bool) -> list[bytes]:
                     cache[cache_key] = encoded
             out.append(encoded)
         elif cls is float and type(key) is str and key.isascii():
-            # a KeyValue of a double: key, then value (AnyValue with double_value, field 4: 9 bytes)
-            payload = _field(b"\x0a", key.encode()) + b"\x12\x09\x21" + _double(value)
-            out.append(_field(b"\x4a", payload))
+            # a KeyValue of a double: key, then value (AnyValue with double_value, field 4: 9 bytes); the bytes
+            # before the value are kept by key
+            head = _float_heads.get(key)
+            if head is None:
+                head = _float_head(key)
+            out.append(head + _double(value))
         else:
             out += _attributes(b"\x4a", {key: value}, strict)
     return out
 
 
+# Classes whose spans are read from their fields (see _span): the SDK's ReadableSpan and subclasses that override
+# none of its read properties; by class, decided once (bounded: cleared when full).
+_READ_PROPERTIES = ("context", "parent", "name", "kind", "start_time", "end_time", "status", "resource",
+                    "instrumentation_scope", "attributes", "dropped_attributes", "events", "dropped_events", "links",
+                    "dropped_links")
+_plain_classes: dict[type, bool] = {}
+
+
+def _is_plain(cls: type) -> bool:
+    """Whether ``cls``'s read properties are the SDK ReadableSpan's own (each returns one field as it is)."""
+    plain = _plain_classes.get(cls)
+    if plain is None:
+        from opentelemetry.sdk.trace import ReadableSpan as SdkReadableSpan
+
+        plain = issubclass(cls, SdkReadableSpan) and all(
+            getattr(cls, name, None) is getattr(SdkReadableSpan, name) for name in _READ_PROPERTIES)
+        if len(_plain_classes) >= 64:
+            _plain_classes.clear()
+        _plain_classes[cls] = plain
+    return plain
+
+
 def _span(span: ReadableSpan, strict: bool = False) -> bytes:
-    context: Any = span.context
-    parent = span.parent
-    trace_id = context.trace_id
-    out = [_ids(0x0A10, trace_id >> 64, trace_id & _LOW64, 0x1208, context.span_id)]
-    trace_state = context.trace_state
-    if trace_state:
+    # A span of the SDK's own classes is read from the fields its properties return: each property is a Python call
+    # (~0.1 us warm, more on the worker, which reads a batch of spans that ended up to a second ago), a dozen a span.
+    context: Any
+    parent: Any
+    if _plain_classes.get(type(span)) or _is_plain(type(span)):
+        fields: Any = span
+        context, parent, name, kind = fields._context, fields._parent, fields._name, fields._kind
+        start, end, status = fields._start_time, fields._end_time, fields._status
+        attributes, events, links = fields._attributes, fields._events, fields._links
+    else:
+        context, parent, name, kind = span.context, span.parent, span.name, span.kind
+        start, end, status = span.start_time, span.end_time, span.status
+        attributes = events = links = _PUBLIC
+    if type(context) is _SpanContext:  # (a tuple: its fields unpacked in C, not three property calls)
+        trace_id, span_id, _, _, trace_state, _ = context
+    else:
+        trace_id, span_id, trace_state = context.trace_id, context.span_id, context.trace_state
+    out = [_ids(0x0A10, trace_id >> 64, trace_id & _LOW64, 0x1208, span_id)]
+    if getattr(trace_state, "_dict", trace_state):  # (its dict when it has one: no __len__ call)
         text = ",".join([f"{key}={value}" for key, value in trace_state.items()])
         if text:
             out.append(_field(b"\x1a", text.encode()))
+    remote = False
     if parent:
-        out.append(_parent_id(0x2208, parent.span_id))
-    name = span.name
+        if type(parent) is _SpanContext:
+            remote = parent[2]  # (is_remote)
+            out.append(_parent_id(0x2208, parent[1]))  # (span_id)
+        else:
+            remote = parent.is_remote
+            out.append(_parent_id(0x2208, parent.span_id))
     if name:
         out.append(_name(name))
-    kind = span.kind
-    out.append(b"\x30\x01" if kind is SpanKind.INTERNAL else _KIND[kind])
-    start, end = span.start_time, span.end_time
+    out.append(b"\x30\x01" if kind is _INTERNAL else _KIND[kind])
     if start and end:
         out.append(_times(0x39, start, 0x41, end))
     else:
@@ -197,17 +270,22 @@ def _span(span: ReadableSpan, strict: bool = False) -> bytes:
     # The SDK's ReadableSpan keeps its attributes, events and links in _attributes, _events and _links; its public
     # properties copy them (a tuple of the events, of the links: ~0.6 us each per span, most spans having none).
     # Read them where they are, only to see what is there; anything else goes through the public properties.
-    attributes = getattr(span, "_attributes", _PUBLIC)
     if type(attributes) is BoundedAttributes:
         dropped = attributes.dropped  # (what the dropped_attributes property reads)
+        # what its copy() copies (the span has ended: nothing changes it any more)
+        attributes = getattr(attributes, "_dict", None) or attributes.copy()
     else:
         attributes, dropped = span.attributes, span.dropped_attributes
     if attributes:
         out += _span_attributes(attributes, strict)
     if dropped:
         out += (b"\x50", _varint(dropped))
-    events = getattr(span, "_events", _PUBLIC)
-    events = span.events if events is _PUBLIC or events else ()
+    if type(events) is BoundedList:  # (its deque when it has one: no __len__ call)
+        dropped_events = events.dropped
+        events = span.events if getattr(events, "_dq", events) else ()
+    else:
+        dropped_events = None
+        events = span.events if events is _PUBLIC or events else ()
     for event in events:
         parts = [b"\x09", _fixed64(event.timestamp)] if event.timestamp else []
         if event.name:
@@ -216,10 +294,16 @@ def _span(span: ReadableSpan, strict: bool = False) -> bytes:
         if event.dropped_attributes:
             parts += (b"\x20", _varint(event.dropped_attributes))
         out.append(_field(b"\x5a", b"".join(parts)))
-    if span.dropped_events:
-        out += (b"\x60", _varint(span.dropped_events))
-    links = getattr(span, "_links", _PUBLIC)
-    links = span.links if links is _PUBLIC or links else ()
+    if dropped_events is None:
+        dropped_events = span.dropped_events
+    if dropped_events:
+        out += (b"\x60", _varint(dropped_events))
+    if type(links) is BoundedList:
+        dropped_links = links.dropped
+        links = span.links if getattr(links, "_dq", links) else ()
+    else:
+        dropped_links = None
+        links = span.links if links is _PUBLIC or links else ()
     for link in links:
         parts = [b"\x0a\x10", link.context.trace_id.to_bytes(16, "big"),
                  b"\x12\x08", link.context.span_id.to_bytes(8, "big")]
@@ -228,23 +312,39 @@ def _span(span: ReadableSpan, strict: bool = False) -> bytes:
             parts += (b"\x28", _varint(link.dropped_attributes))
         parts += (b"\x35", _flags(link.context))
         out.append(_field(b"\x6a", b"".join(parts)))
-    if span.dropped_links:
-        out += (b"\x70", _varint(span.dropped_links))
-    status = span.status
+    if dropped_links is None:
+        dropped_links = span.dropped_links
+    if dropped_links:
+        out += (b"\x70", _varint(dropped_links))
     if status is not None:
-        description = status.description
-        code = status.status_code
-        if not description and code is StatusCode.UNSET:
-            out.append(_UNSET_STATUS)
-        else:
-            parts = []
-            if description:
-                parts.append(_field(b"\x12", description.encode()))
-            if code.value:
-                parts += (b"\x18", _varint(code.value))
-            out.append(_field(b"\x7a", b"".join(parts)))
-    out.append(_REMOTE_FLAGS if parent and parent.is_remote else _LOCAL_FLAGS)
+        out.append(_status(status))
+    out.append(_REMOTE_FLAGS if remote else _LOCAL_FLAGS)
     return _field(b"\x12", b"".join(out))  # as ScopeSpans.spans (field 2)
+
+
+_last_status: tuple[Any, bytes] = (None, b"")
+
+
+def _status(status: Any) -> bytes:
+    """Span.status (field 15). A Status cannot change; most spans share the SDK's default one (kept here: the last
+    encoded, by identity)."""
+    global _last_status
+    last = _last_status
+    if status is last[0]:
+        return last[1]
+    description = status.description
+    code = status.status_code
+    if not description and code is StatusCode.UNSET:
+        encoded = _UNSET_STATUS
+    else:
+        parts = []
+        if description:
+            parts.append(_field(b"\x12", description.encode()))
+        if code.value:
+            parts += (b"\x18", _varint(code.value))
+        encoded = _field(b"\x7a", b"".join(parts))
+    _last_status = (status, encoded)
+    return encoded
 
 
 class _PartCache:
@@ -294,6 +394,8 @@ def _encode(spans: Sequence[Any]) -> bytes:
     for span in spans:
         if type(span) is EncodedSpan:
             resource, scope, data = span._resource, span.instrumentation_scope, span.data
+        elif _plain_classes.get(type(span)):
+            resource, scope, data = span._resource, span._instrumentation_scope or None, None
         else:
             resource, scope, data = span.resource, span.instrumentation_scope or None, None
         if resource is not last[0] or scope is not last[1] or not by_identity:  # (a batch is mostly one run)
@@ -303,7 +405,12 @@ def _encode(spans: Sequence[Any]) -> bytes:
                 found = groups.setdefault(resource, {}).setdefault(scope, [])
                 by_identity[key] = found
             encoded, last = found, (resource, scope)
-        encoded.append(data if data is not None else _span_or_sdk(span))
+        if data is None:
+            try:
+                data = _span(span)
+            except _Unusual:
+                data = _sdk_span(span)
+        encoded.append(data)
     request = []
     for resource, scopes in groups.items():
         parts = [_cache.get(resource, _resource)]
@@ -318,16 +425,13 @@ def _encode(spans: Sequence[Any]) -> bytes:
     return b"".join(request)
 
 
-def _span_or_sdk(span: ReadableSpan) -> bytes:
-    """The span's ScopeSpans.spans field; a value the fast path does not encode hands this span to the SDK's encoder
-    (its result and its failure, the key skipped and logged, are the SDK's)."""
-    try:
-        return _span(span)
-    except _Unusual:
-        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
+def _sdk_span(span: ReadableSpan) -> bytes:
+    """The span's ScopeSpans.spans field from the SDK's encoder, for a value the fast path does not encode (its result
+    and its failure, the key skipped and logged, are the SDK's)."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as sdk_encode_spans
 
-        message = sdk_encode_spans([span]).resource_spans[0].scope_spans[0].spans[0]
-        return _field(b"\x12", bytes(message.SerializePartialToString()))
+    message = sdk_encode_spans([span]).resource_spans[0].scope_spans[0].spans[0]
+    return _field(b"\x12", bytes(message.SerializePartialToString()))
 
 
 def encode_spans(spans: Sequence[Any]) -> bytes:

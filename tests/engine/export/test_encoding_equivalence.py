@@ -163,3 +163,26 @@ def test_spans_encoded_as_they_end_give_the_sdk_encoders_request(spans, caplog):
     kept_whole = [item.name for item in prepared if not isinstance(item, EncodedSpan)]
     assert kept_whole == ["odd values", "odd values", "bad key"]  # (an int beyond int64 in the first two)
     assert ours == sdk_encode_spans(spans)
+
+
+def test_a_span_class_overriding_a_read_property_is_read_through_it():
+    """A ReadableSpan subclass whose name and status properties say something else than its fields is encoded from
+    those properties (the fields are read directly only for classes that override none), as the SDK's encoder does."""
+    from opentelemetry.sdk.trace import ReadableSpan
+
+    class Renamed(ReadableSpan):
+        @property
+        def name(self) -> str:
+            return "renamed"
+
+        @property
+        def status(self) -> Status:
+            return Status(StatusCode.ERROR, "from the property")
+
+    context = SpanContext(0xAB, 0xCD, is_remote=False, trace_flags=TraceFlags(1))
+    spans = [ReadableSpan("plain", context, resource=Resource({"k": "v"}), start_time=1, end_time=2),
+             Renamed("field name", context, resource=Resource({"k": "v"}), start_time=1, end_time=2)]
+    ours = ExportTraceServiceRequest.FromString(encode_spans(spans))
+    encoded = [s for rs in ours.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    assert [(s.name, s.status.message) for s in encoded] == [("plain", ""), ("renamed", "from the property")]
+    assert ours == sdk_encode_spans(spans)
