@@ -10,6 +10,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import requests
 from opentelemetry.exporter.otlp.proto.http._common import RequestPayloadTooLargeError, _is_request_too_large
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan
@@ -40,15 +41,28 @@ def _requests(spans: Sequence[ReadableSpan], data: bytes, limit: int) -> list[tu
 
 
 # What requests reads from the environment for each request of a Session that trusts it (trust_env, the default):
-# proxy variables (any *_proxy, any case), a CA bundle, a netrc file; and what makes the SDK exporter build its
-# session itself (a credential provider).
-_REQUESTS_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NETRC")
+# proxy variables (any *_proxy, any case), a CA bundle (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE), a netrc file (NETRC,
+# ~/.netrc); and what makes the SDK exporter build its session itself (a credential provider).
 _NETRC_FILES = ("~/.netrc", "~/_netrc")
 
 
+class _PlainSession(requests.Session):
+    """A Session that does not trust the environment, except for the CA bundle, read per request as requests does
+    (two lookups: a trusting Session's proxy search decodes every variable twice, and it looks for a netrc file)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trust_env = False
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+        if verify is True or verify is None:  # (requests' own rule for a trusting Session)
+            verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
+        return super().merge_environment_settings(url, proxies, stream, verify, cert)
+
+
 def _plain_session() -> Any:
-    """A requests Session that does not consult the environment at every request, when the environment holds
-    nothing it would find there; else None (the SDK's own session, unchanged).
+    """A requests Session that does not look for proxies or a netrc file at every request, when the environment
+    holds neither (a CA bundle variable is still honoured, per request); else None (the SDK's own session).
 
     Per request, a trusting Session decodes every environment variable twice looking for proxies and looks for a
     netrc file: about half the CPU of an OTLP/HTTP request to a local collector, for nothing when none is set.
@@ -56,15 +70,9 @@ def _plain_session() -> Any:
     environ = os.environ
     if any(key.lower().endswith("_proxy") or "CREDENTIAL_PROVIDER" in key.upper() for key in environ):
         return None
-    if any(environ.get(name) for name in _REQUESTS_VARIABLES):
+    if environ.get("NETRC") or any(os.path.exists(os.path.expanduser(name)) for name in _NETRC_FILES):
         return None
-    if any(os.path.exists(os.path.expanduser(name)) for name in _NETRC_FILES):
-        return None
-    import requests
-
-    session = requests.Session()
-    session.trust_env = False
-    return session
+    return _PlainSession()
 
 
 class FastOTLPSpanExporter(OTLPSpanExporter):
@@ -76,7 +84,7 @@ class FastOTLPSpanExporter(OTLPSpanExporter):
     that fails; :attr:`sent_before_failing` then says how many spans went out before it (the queue counts them as
     exported, the rest as dropped).
 
-    Built without a ``session``, it uses one that skips requests' per-request environment lookups when there is
+    Built without a ``session``, it uses one that skips requests' per-request proxy and netrc lookups when there is
     nothing in the environment for them to find (:func:`_plain_session`): same requests, half the CPU each."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -76,6 +76,22 @@ def test_with_nothing_for_requests_in_the_environment_the_session_skips_it(monke
     assert otlp_http._plain_session() is None  # a netrc file: requests' own handling stays
 
 
+def test_a_ca_bundle_variable_is_honoured_as_a_trusting_session_does(monkeypatch, tmp_path):
+    """With REQUESTS_CA_BUNDLE set (no proxy, no netrc), the plain session still verifies with that bundle, per
+    request, and its settings for a request equal those of requests' own trusting Session."""
+    import requests
+
+    _no_requests_environment(monkeypatch, tmp_path)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "first.pem"))
+    session = otlp_http._plain_session()
+    assert session is not None and session.trust_env is False
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "second.pem"))  # read per request, as requests does
+    url = "https://collector.example:4318/v1/traces"
+    ours = session.merge_environment_settings(url, {}, None, True, None)
+    assert ours["verify"] == str(tmp_path / "second.pem")
+    assert ours == requests.Session().merge_environment_settings(url, {}, None, True, None)
+
+
 def test_a_proxy_variable_keeps_requests_environment_handling(monkeypatch, tmp_path):
     """With http_proxy set, the exporter's request goes through the proxy, as the SDK's exporter's does."""
     _no_requests_environment(monkeypatch, tmp_path)
