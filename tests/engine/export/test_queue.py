@@ -242,3 +242,27 @@ def test_a_span_processor_prepares_spans_only_once_its_queue_holds_enough():
     kept = [item if isinstance(item, tuple) else item.name for item in queue._items]
     assert kept == ["a", "b", ("prepared", "c"), ("prepared", "d")]
     queue.shutdown(time.monotonic() + 1)
+
+
+def test_a_span_processor_queues_sampled_spans_only():
+    """A span a sampler records without sampling (RECORD_ONLY: its sampled flag unset) is not queued; sampled are."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+
+    from crossbridge_otel.export.queue import QueueSpanProcessor
+
+    class RecordOnlyUnlessKept(Sampler):
+        def should_sample(self, parent_context, trace_id, name, *args, **kwargs):
+            return SamplingResult(Decision.RECORD_AND_SAMPLE if name.startswith("kept") else Decision.RECORD_ONLY)
+
+        def get_description(self) -> str:
+            return "record only unless kept"
+
+    queue = ExportQueue("traces:test", lambda: None, schedule_delay=3600, max_batch_size=100)
+    provider = TracerProvider(sampler=RecordOnlyUnlessKept())
+    provider.add_span_processor(QueueSpanProcessor(queue))
+    for name in ("kept 1", "recorded only", "kept 2"):
+        with provider.get_tracer("t").start_as_current_span(name) as span:
+            assert span.is_recording()
+    assert [item.name for item in queue._items] == ["kept 1", "kept 2"]
+    queue.abandon("test")
