@@ -282,7 +282,10 @@ class ExportQueue:
 
 def _sent_before_failing(exporter: Exporter | None, size: int) -> int:
     """What an exporter that sends a batch as several requests (export.encoding's) delivered before one failed."""
-    sent = getattr(exporter, "sent_before_failing", 0)
+    try:
+        sent = getattr(exporter, "sent_before_failing", 0)
+    except Exception:  # (a property of an odd exporter raising: the batch is then counted as dropped, never lost)
+        return 0
     return sent if type(sent) is int and 0 <= sent <= size else 0
 
 
