@@ -182,8 +182,20 @@ class ExportQueue:
                 self._drain()
             except BaseException as exc:  # (this thread must outlive anything an exporter does)
                 self._fail(exc)
+                self._lose_in_flight()
+                if self._closed:
+                    # Closing: drain the rest at once. Each failed pass took its batch out first, so this ends.
+                    self._wake.set()
+                    continue
             if self._closed:
                 return
+
+    def _lose_in_flight(self) -> None:
+        # A drain that failed outside _export's own accounting: its batch is counted as dropped, never lost.
+        with self._lock:
+            if self._in_flight and not self._abandoned:
+                self._drop(self._in_flight, "export_failed")
+            self._in_flight = 0
 
     def _drain(self) -> None:
         first = True

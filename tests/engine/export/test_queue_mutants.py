@@ -602,6 +602,30 @@ def test_a_raising_export_is_said_at_debug_with_its_details(debug_lines):
     assert details.exc_info is not None and str(details.exc_info[1]) == "boom"
 
 
+def test_a_worker_outlives_a_failure_in_its_own_drain_and_names_it():
+    """Anything raised inside the worker's drain (here its export step itself) is contained and named as the
+    problem, the batch it held is counted as dropped, and the worker still exports what comes next (also when the
+    queue was closed meanwhile)."""
+    exporter = Exporter()
+    queue = make(exporter, max_batch_size=1)
+    failures = iter([RuntimeError("drain broke")])
+    real_export = queue._export
+
+    def export_once_broken(batch):
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return real_export(batch)
+
+    queue._export = export_once_broken
+    queue.put("a")
+    queue.put("b")
+    settle(queue)
+    assert queue.problem == "RuntimeError: drain broke"
+    assert exporter.batches == [["b"]]
+    assert (queue.exported, queue.dropped, queue.drop_reasons) == (1, 1, {"export_failed": 1})
+
+
 def test_an_exporter_shutdown_that_raises_is_said_at_debug(debug_lines):
     """An exporter whose shutdown raises: one DEBUG line with the error, its traceback at DEBUG, nothing raised."""
 
