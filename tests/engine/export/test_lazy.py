@@ -25,24 +25,19 @@ def test_start_up_imports_neither_the_metrics_nor_the_logs_api_nor_the_sdk():
     assert _run(code) == ["none"]
 
 
-def test_the_metrics_api_gets_the_stand_in_when_first_imported():
-    """The first `from opentelemetry import metrics` finds our provider installed; its first meter is the SDK's."""
-    code = ("from opentelemetry import metrics\n"
-            "print(type(metrics.get_meter_provider()).__name__)\n"
-            "print(type(metrics.get_meter('probe')).__module__)\n")
-    name, meter_module = _run(code)
-    assert name == "LazyMeterProvider"
-    assert meter_module.startswith("opentelemetry.sdk.metrics")
-
-
-def test_the_logs_api_gets_the_stand_in_when_first_imported():
-    """The first `from opentelemetry import _logs` finds our provider installed; its first logger is the SDK's."""
-    code = ("from opentelemetry import _logs\n"
-            "print(type(_logs.get_logger_provider()).__name__)\n"
-            "print(type(_logs.get_logger('probe')).__module__)\n")
-    name, logger_module = _run(code)
-    assert name == "LazyLoggerProvider"
-    assert logger_module.startswith("opentelemetry.sdk._logs")
+@pytest.mark.parametrize(("api", "getter", "stand_in", "sdk_module"), [
+    ("metrics", "get_meter", "LazyMeterProvider", "opentelemetry.sdk.metrics"),
+    ("_logs", "get_logger", "LazyLoggerProvider", "opentelemetry.sdk._logs"),
+])
+def test_an_api_gets_its_stand_in_when_first_imported(api, getter, stand_in, sdk_module):
+    """The first `from opentelemetry import <api>` finds our provider installed; what it first gives is the SDK's."""
+    provider = "get_meter_provider" if api == "metrics" else "get_logger_provider"
+    code = (f"from opentelemetry import {api}\n"
+            f"print(type({api}.{provider}()).__name__)\n"
+            f"print(type({api}.{getter}('probe')).__module__)\n")
+    name, module = _run(code)
+    assert name == stand_in
+    assert module.startswith(sdk_module)
 
 
 def test_the_apis_first_imported_while_the_pipeline_is_built_get_the_stand_ins():
