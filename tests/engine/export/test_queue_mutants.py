@@ -626,6 +626,25 @@ def test_a_worker_outlives_a_failure_in_its_own_drain_and_names_it():
     assert (queue.exported, queue.dropped, queue.drop_reasons) == (1, 1, {"export_failed": 1})
 
 
+def test_a_drain_failing_after_its_batch_was_abandoned_does_not_count_it_twice():
+    """The exit deadline abandoned (and counted) the batch in flight; the drain then failing counts nothing more."""
+    queue = make(Exporter(), max_batch_size=1)
+    inside, release = threading.Event(), threading.Event()
+
+    def stuck_then_broken(batch):
+        inside.set()
+        release.wait(10)
+        raise RuntimeError("late failure")
+
+    queue._export = stuck_then_broken
+    queue.put("a")
+    assert inside.wait(10)
+    queue.abandon("exit_deadline")
+    release.set()
+    queue._worker.join(10)
+    assert (queue.dropped, queue.drop_reasons) == (1, {"exit_deadline": 1})
+
+
 def test_an_exporter_shutdown_that_raises_is_said_at_debug(debug_lines):
     """An exporter whose shutdown raises: one DEBUG line with the error, its traceback at DEBUG, nothing raised."""
 
