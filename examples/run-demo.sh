@@ -57,7 +57,9 @@ else
   fi
   echo "== installing crossbridge-otel (pip install -e \".[libraries]\") and CrossBridge's runtime dependencies ($requirements)"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[libraries]" -r "$requirements"
+  # setuptools says at every editable install that a folder named like the package could shadow it: true of
+  # any editable install and nothing to act on here, so that one notice is not shown.
+  PYTHONWARNINGS="ignore:::setuptools.command.editable_wheel" .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[libraries]" -r "$requirements"
   echo "$wanted" > "$stamp"
 fi
 

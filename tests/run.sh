@@ -17,7 +17,9 @@ if [[ ! -x .venv/bin/python ]]; then
   "$python" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[libraries]" --group test
+# setuptools says at every editable install that a folder named like the package could shadow it: true of
+# any editable install and nothing to act on here, so that one notice is not shown.
+PYTHONWARNINGS="ignore:::setuptools.command.editable_wheel" .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[libraries]" --group test
 
 bash tests/setup/ensure-postgres.sh
 bash tests/setup/ensure-chromium.sh   # headless Chromium (and jq) for the HTML report's browser test
