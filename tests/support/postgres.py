@@ -66,3 +66,14 @@ def postgres_db(postgres_server: PostgresServer) -> Iterator[str]:
         with conn.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.close()
+
+
+def stored_test_ids(server: PostgresServer, db: str, run_id: str) -> list[str]:
+    """The test ids CrossBridge's PostgreSQL profiling backend stored for ``run_id``, sorted."""
+    conn = server.connect(dbname=db)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT test_id FROM profiling.tests WHERE run_id = %s ORDER BY test_id", (run_id,))
+            return [row[0] for row in cur.fetchall()]
+    finally:
+        conn.close()

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 from opentelemetry.trace import StatusCode
+from support.postgres import stored_test_ids
 from support.retry import retry_events
 from support.waiting import wait_until
 
@@ -69,16 +70,6 @@ def _batches(run_id: str):
                                      status="passed") for i in range(PER_BATCH)] for b in range(BATCHES)]
 
 
-def _stored(postgres_server, db: str, run_id: str) -> list[str]:
-    conn = postgres_server.connect(dbname=db)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT test_id FROM profiling.tests WHERE run_id = %s ORDER BY test_id", (run_id,))
-            return [row[0] for row in cur.fetchall()]
-    finally:
-        conn.close()
-
-
 @pytest.fixture
 def retry_waits(monkeypatch):
     """The retry layer's waits (really slept), recorded: one per failed attempt it retries."""
@@ -124,7 +115,7 @@ def _children(telemetry, span, status=None):
 
 def _check_exactly_once(postgres_server, db, run_id, batches):
     expected = sorted(e.test_id for batch in batches for e in batch)
-    assert _stored(postgres_server, db, run_id) == expected  # every accepted event, none twice
+    assert stored_test_ids(postgres_server, db, run_id) == expected  # every accepted event, none twice
 
 
 def test_server_restart_mid_run_loses_and_duplicates_nothing(profiling, backend_for, postgres_server,
@@ -192,7 +183,7 @@ def test_without_write_retries_the_lost_batch_is_an_error_span_with_its_size(pro
     batches = _batches(run_id)
     results = _run(backend, batches, lambda: postgres_server.kill_backends(dbname=postgres_db))
     assert results == [i != FAULTY for i in range(BATCHES)]
-    stored = _stored(postgres_server, postgres_db, run_id)
+    stored = stored_test_ids(postgres_server, postgres_db, run_id)
     assert len(stored) == (BATCHES - 1) * PER_BATCH
     lost = telemetry.spans("profiling.storage.write")[FAULTY]
     assert lost.status.status_code == StatusCode.ERROR

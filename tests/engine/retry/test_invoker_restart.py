@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 from opentelemetry.trace import StatusCode
-from support.postgres import postgres_db, postgres_server  # noqa: F401  (fixtures)
+from support.postgres import postgres_db, postgres_server, stored_test_ids  # noqa: F401  (fixtures)
 from support.retry import retry_events
 
 from crossbridge_otel.retry import invoker
@@ -107,16 +107,6 @@ def collector_for(postgres_server, postgres_db):  # noqa: F811
         collector.shutdown()
 
 
-def _stored(server, db: str, run_id: str) -> list[str]:
-    conn = server.connect(dbname=db)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT test_id FROM profiling.tests WHERE run_id = %s ORDER BY test_id", (run_id,))
-            return [row[0] for row in cur.fetchall()]
-    finally:
-        conn.close()
-
-
 def _record(collector, count: int = N) -> None:
     for i in range(count):
         collector.record_test_end(f"t{i:02d}", "pytest", 10 + i, "passed")
@@ -161,7 +151,7 @@ def test_batch_rides_out_a_restart_on_the_flush_thread_exactly_once(profiling, c
     written = _wait_for(lambda: collector.events_written == N, 35.0)
     restarter.join(30)
     assert written, f"events_written={collector.events_written} of {N}"
-    assert _stored(postgres_server, postgres_db, collector.current_run_id) == [f"t{i:02d}" for i in range(N)]
+    assert stored_test_ids(postgres_server, postgres_db, collector.current_run_id) == [f"t{i:02d}" for i in range(N)]
 
     writes = profiling.spans(WRITE)
     faulty = [s for s in writes if retry_events(s)]
