@@ -1,9 +1,9 @@
 """crossbridge-otel: OpenTelemetry instrumentation distribution for CrossBridge.
 
 Install it beside CrossBridge and prefix a command with ``opentelemetry-instrument``; the entry points in
-pyproject.toml load the distro (environment defaults), the configurator (providers and exporters) and one
-instrumentor per CrossBridge area. Importing this package does nothing else: no network, no files, no
-handlers.
+pyproject.toml load the distro (environment defaults), the configurator (providers and exporters) and the
+instrumentors of the CrossBridge areas (one entry point for all, ``crossbridge_otel.instrumentors.areas``).
+Importing this package does nothing else: no network, no files, no handlers.
 
 Runtime switch: :func:`set_enabled` turns every wrapper into a plain pass-through and back.
 """

@@ -11,16 +11,16 @@ no instrumentor is loaded at all (ours or the contrib ones). With ``CROSSBRIDGE_
 ``CROSSBRIDGE_OTEL_RUN_ID`` is put in the environment unless one is there, so the processes CrossBridge starts
 write their lines as part of the same run.
 
-Start-up: an instrumentor is loaded when what it instruments is first imported, not before. Our area
-instrumentors wait for the first CrossBridge package (``core``, ``adapters``, ``services``, ``cli``,
-``persistence``), the contrib ones for their library (``psycopg2``, ``requests``, ...). Either way the
-instrumentor runs before the importing code gets the module back, so nothing is missed, and a process that
-never imports them pays nothing for them.
+Start-up: an instrumentor is loaded when what it instruments is first imported, not before. Our one entry
+point, ``crossbridge``, stands for every area (:mod:`crossbridge_otel.instrumentors.areas`), each loaded on its
+own and skipped when its name is in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``. Our area instrumentors wait
+for the first CrossBridge package (``core``, ``adapters``, ``services``, ``cli``, ``persistence``), the contrib
+ones for their library (``psycopg2``, ``requests``, ...). Either way the instrumentor runs before the importing
+code gets the module back, so nothing is missed, and a process that never imports them pays nothing for them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
@@ -33,6 +33,7 @@ from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr
 from crossbridge_otel import libraries, otel_env
 from crossbridge_otel import settings as settings_mod
 from crossbridge_otel._guard import contained, report_failure
+from crossbridge_otel.instrumentors import areas
 from crossbridge_otel.patching import importhooks as hooks
 
 __all__ = ["DEFAULTS", "CrossBridgeDistro"]
@@ -106,11 +107,22 @@ class CrossBridgeDistro(BaseDistro):  # type: ignore[misc]
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
         if not self._enabled:
             return  # CROSSBRIDGE_OTEL_ENABLED=false: no patches at all, contrib ones included
+        if areas.is_ours(entry_point):
+            self._load_areas(kwargs)
+            return
         modules = waits_for(entry_point.name)
         if modules and not any(name in sys.modules for name in modules):
             self._load_on_import(entry_point, modules, kwargs)
             return
         self._load_now(entry_point, **kwargs)
+
+    def _load_areas(self, kwargs: dict[str, Any]) -> None:
+        """Our one entry point stands for every area: each is loaded (or waits) on its own, its failure its own."""
+        for area in areas.area_entry_points(areas.disabled_names(os.environ)):
+            try:
+                self.load_instrumentor(area, **kwargs)
+            except Exception as exc:  # an area's module failing to import is our failure, not a missing library
+                report_failure(f"instrumentor {area.name}", exc)
 
     def _load_on_import(self, entry_point: Any, modules: tuple[str, ...], kwargs: dict[str, Any]) -> None:
         pending: list[hooks.Hook] = []
@@ -121,9 +133,13 @@ class CrossBridgeDistro(BaseDistro):  # type: ignore[misc]
             if not pending_flag:
                 return
             pending_flag.clear()
-            # the library's instrumentation not being usable here is skipped, as at start-up
-            with contextlib.suppress(ImportError, DependencyConflictError):
+            try:
                 self._load_now(entry_point, **kwargs)
+            except (ImportError, DependencyConflictError) as exc:
+                # a library's instrumentation not being usable here is skipped, as at start-up; one of our
+                # areas failing to import is a failure of ours, and said
+                if entry_point.name in areas.AREAS:
+                    report_failure(f"instrumentor {entry_point.name}", exc)
 
         pending_flag = [True]
         for name in modules:

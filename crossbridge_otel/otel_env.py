@@ -69,10 +69,13 @@ def _did_you_mean(value: str, choices: Iterable[str]) -> str:
 
 
 def instrumentation_names() -> set[str]:
-    """The names ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` can hold: the installed instrumentor entry points."""
+    """The names ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` can hold: the installed instrumentor entry points and
+    the CrossBridge areas behind ours."""
     from importlib.metadata import entry_points
 
-    return {ep.name for ep in entry_points(group="opentelemetry_instrumentor")}
+    from crossbridge_otel.instrumentors.areas import AREAS
+
+    return {ep.name for ep in entry_points(group="opentelemetry_instrumentor")} | set(AREAS)
 
 
 def _exporters(env: Mapping[str, str]) -> list[str]:

@@ -1,6 +1,7 @@
 """AI instrumentation: CrossBridge's model calls, by the OpenTelemetry GenAI semantic conventions.
 
-Enabled by the ``crossbridge_ai`` entry point under ``opentelemetry-instrument``; in code::
+Enabled under ``opentelemetry-instrument`` as ``crossbridge_ai``,
+its name in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``; in code::
 
     from crossbridge_otel.instrumentors.ai import AIInstrumentor
     AIInstrumentor().instrument(tracer_provider=..., meter_provider=..., logger_provider=...)

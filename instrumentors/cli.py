@@ -1,6 +1,7 @@
 """CLI instrumentation: each CrossBridge command invocation is one root span, ``cli.command``.
 
-Enabled by the ``crossbridge_cli`` entry point under ``opentelemetry-instrument``; in code::
+Enabled under ``opentelemetry-instrument`` as ``crossbridge_cli``,
+its name in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``; in code::
 
     from crossbridge_otel.instrumentors.cli import CliInstrumentor
     CliInstrumentor().instrument(tracer_provider=...)

@@ -1,6 +1,7 @@
 """Coverage instrumentation: CrossBridge's ``core.coverage`` parsers, SQLite repository and mapping engine.
 
-Enabled by the ``crossbridge_coverage`` entry point under ``opentelemetry-instrument``; in code::
+Enabled under ``opentelemetry-instrument`` as ``crossbridge_coverage``,
+its name in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``; in code::
 
     from crossbridge_otel.instrumentors.coverage import CoverageInstrumentor
     CoverageInstrumentor().instrument(tracer_provider=..., meter_provider=...)

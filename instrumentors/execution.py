@@ -1,6 +1,7 @@
 """Execution instrumentation: ``core.execution`` (executor, adapters, strategies, results), pytest adapter.
 
-Enabled by the ``crossbridge_execution`` entry point under ``opentelemetry-instrument``; in code::
+Enabled under ``opentelemetry-instrument`` as ``crossbridge_execution``,
+its name in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``; in code::
 
     from crossbridge_otel.instrumentors.execution import ExecutionInstrumentor
     ExecutionInstrumentor().instrument(tracer_provider=..., meter_provider=...)

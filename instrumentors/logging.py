@@ -1,6 +1,7 @@
 """Logging instrumentation: every CrossBridge log record exported once as an OpenTelemetry log record.
 
-Enabled by the ``crossbridge_logging`` entry point under ``opentelemetry-instrument`` (switch it off with
+Enabled under ``opentelemetry-instrument`` as ``crossbridge_logging``,
+its name in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` (switch it off with
 ``CROSSBRIDGE_OTEL_LOGS=false``); in code::
 
     from crossbridge_otel.instrumentors.logging import LoggingInstrumentor

@@ -1,6 +1,7 @@
 """Orchestration instrumentation: ``MigrationOrchestrator`` (with its phases) and ``core.orchestration.batch``.
 
-Enabled by the ``crossbridge_orchestration`` entry point under ``opentelemetry-instrument``; in code::
+Enabled under ``opentelemetry-instrument`` as ``crossbridge_orchestration``,
+its name in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``; in code::
 
     from crossbridge_otel.instrumentors.orchestration import OrchestrationInstrumentor
     OrchestrationInstrumentor().instrument(tracer_provider=..., meter_provider=...)

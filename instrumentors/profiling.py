@@ -1,6 +1,7 @@
 """Profiling instrumentation: CrossBridge's ``core.profiling`` storage, collector, hooks and profiler API.
 
-Enabled by the ``crossbridge_profiling`` entry point under ``opentelemetry-instrument``; in code::
+Enabled under ``opentelemetry-instrument`` as ``crossbridge_profiling``,
+its name in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``; in code::
 
     from crossbridge_otel.instrumentors.profiling import ProfilingInstrumentor
     ProfilingInstrumentor().instrument(tracer_provider=..., meter_provider=...)

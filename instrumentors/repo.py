@@ -1,6 +1,7 @@
 """Repo instrumentation: ``core.repo.bitbucket.BitbucketConnector`` and ``translate_repo_to_connector``.
 
-Enabled by the ``crossbridge_repo`` entry point under ``opentelemetry-instrument``; in code::
+Enabled under ``opentelemetry-instrument`` as ``crossbridge_repo``,
+its name in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``; in code::
 
     from crossbridge_otel.instrumentors.repo import RepoInstrumentor
     RepoInstrumentor().instrument(tracer_provider=..., meter_provider=...)

@@ -1,6 +1,7 @@
 """Runtime instrumentation: CrossBridge's ``core.runtime`` retry loop, health registry and rate limiter.
 
-Enabled by the ``crossbridge_runtime`` entry point under ``opentelemetry-instrument``; in code::
+Enabled under ``opentelemetry-instrument`` as ``crossbridge_runtime``,
+its name in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``; in code::
 
     from crossbridge_otel.instrumentors.runtime import RuntimeInstrumentor
     RuntimeInstrumentor().instrument(tracer_provider=..., meter_provider=...)

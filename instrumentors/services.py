@@ -1,6 +1,7 @@
 """Services instrumentation: ``services.logging_service``, the sidecar API and the remote sidecar client.
 
-Enabled by the ``crossbridge_services`` entry point under ``opentelemetry-instrument``; in code::
+Enabled under ``opentelemetry-instrument`` as ``crossbridge_services``,
+its name in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``; in code::
 
     from crossbridge_otel.instrumentors.services import ServicesInstrumentor
     ServicesInstrumentor().instrument(tracer_provider=..., meter_provider=...)

@@ -1,6 +1,7 @@
 """Translation instrumentation: CrossBridge's translator ``core.translation.pipeline.TranslationPipeline``.
 
-Enabled by the ``crossbridge_translation`` entry point under ``opentelemetry-instrument``; in code::
+Enabled under ``opentelemetry-instrument`` as ``crossbridge_translation``,
+its name in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``; in code::
 
     from crossbridge_otel.instrumentors.translation import TranslationInstrumentor
     TranslationInstrumentor().instrument(tracer_provider=..., meter_provider=...)

@@ -17,7 +17,7 @@ Usage (``crossbridge-otel doctor`` prints it)::
     from crossbridge_otel.doctor.audit import audit_rows, audit_warnings, render_audit
     print(render_audit(audit_rows()))
 
-The audited modules are the instrumentors' target modules (the ``crossbridge_*`` entry points, one per area:
+The audited modules are the instrumentors' target modules (``crossbridge_otel.instrumentors.areas``, one per area:
 profiling, coverage, execution, translation, orchestration, repo, services, runtime) plus the audited modules
 that cannot be patched at all (:data:`UNPATCHABLE`, with the reason). Nothing here imports CrossBridge.
 """
@@ -29,9 +29,9 @@ import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any
 
+from crossbridge_otel.instrumentors.areas import area_entry_points
 from crossbridge_otel.patching import status
 from crossbridge_otel.patching.status import State
 from crossbridge_otel.retry.invoker import Retry
@@ -72,11 +72,9 @@ class AuditRow:
 
 
 def _instrumentor_classes() -> list[Any]:
-    """The installed CrossBridge area instrumentor classes (entry points), in audited-area order."""
+    """The CrossBridge area instrumentor classes, in audited-area order."""
     classes = []
-    for ep in entry_points(group="opentelemetry_instrumentor"):
-        if not ep.name.startswith("crossbridge_"):
-            continue
+    for ep in area_entry_points():
         try:
             cls = ep.load()
         except Exception:  # a broken area shows up as "not instrumented" below; the audit itself must not fail
@@ -160,7 +158,7 @@ def _health(module: str, settings: Any) -> str:
 def audit_rows(instrumentors: Iterable[Any] | None = None) -> list[AuditRow]:
     """One row per audited module, from this process's state (the doctor instruments first, then calls this).
 
-    ``instrumentors``: the instrumentor classes to audit (default: the installed ``crossbridge_*`` entry points).
+    ``instrumentors``: the instrumentor classes to audit (default: every area's).
     """
     try:
         from crossbridge_otel.settings import load as load_settings

@@ -50,7 +50,6 @@ from crossbridge_otel.redaction import redact
 
 __all__ = ["collect", "local_output_state", "probe_endpoint", "render"]
 
-_OUR_PREFIX = "crossbridge_"
 SIGNALS = ("traces", "logs", "metrics")
 
 
@@ -147,9 +146,10 @@ def _destinations(env: Mapping[str, str], local_output: str) -> list[dict[str, A
 
 
 def _instrumentor_entry_points() -> list[Any]:
-    from importlib.metadata import entry_points
+    """One entry point per CrossBridge area (all behind our one ``crossbridge`` entry point)."""
+    from crossbridge_otel.instrumentors.areas import area_entry_points
 
-    return [ep for ep in entry_points(group="opentelemetry_instrumentor") if ep.name.startswith(_OUR_PREFIX)]
+    return list(area_entry_points())
 
 
 def _instrument_all(env: Mapping[str, str], loaded: dict[str, str], enabled: bool) -> list[Any]:
@@ -157,7 +157,9 @@ def _instrument_all(env: Mapping[str, str], loaded: dict[str, str], enabled: boo
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.trace import TracerProvider
 
-    disabled = {n.strip() for n in env.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",") if n.strip()}
+    from crossbridge_otel.instrumentors.areas import ENTRY_POINT, disabled_names
+
+    disabled = disabled_names(env)
     providers = {
         "tracer_provider": TracerProvider(),
         "meter_provider": MeterProvider(),
@@ -174,7 +176,7 @@ def _instrument_all(env: Mapping[str, str], loaded: dict[str, str], enabled: boo
         area = getattr(cls, "area", ep.name)
         why = (
             "CROSSBRIDGE_OTEL_ENABLED=false" if not enabled
-            else "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS" if ep.name in disabled or "*" in disabled else ""
+            else "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS" if disabled & {ep.name, ENTRY_POINT, "*"} else ""
         )
         if why:
             loaded[ep.name] = f"not loaded: {why}"
