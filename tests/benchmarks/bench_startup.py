@@ -4,7 +4,11 @@
 
 The stock side is a second virtual environment under .build/stock-otel-venv with opentelemetry-distro and
 opentelemetry-exporter-otlp at the same OpenTelemetry versions as ours (created on first run, reused after).
-Runs are interleaved (ours, stock, ours, ...) and medians compared. Budget: ours <= 0.6x stock.
+Runs are interleaved (ours, stock, ours, ...) and medians compared. Budget (issue 16): the installed distribution
+adds <= 20 ms over the floor (below). Wall times on 2 shared cores swing by more than that, so the script prints the
+median of per-round differences (the two run back to back) with its 95% interval, and with `--instructions` the
+added instructions valgrind counts (deterministic) converted to ms at the floor's own rate in the same run; that
+figure is the verdict when present, unless the wall times' interval lies wholly above the budget.
 
 It also checks that, under our distribution, `python -c` imports no CrossBridge package (core, adapters,
 services, cli, persistence) and no grpc, and prints the heaviest imports (`python -X importtime`) to
@@ -121,36 +125,69 @@ def run_once(bin_dir: Path | None, env: dict[str, str], code: str = "pass") -> t
     return wall, usage.ru_utime + usage.ru_stime
 
 
-def instructions(bin_dir: Path, env: dict[str, str]) -> int | None:
-    """User-space instructions executed by `opentelemetry-instrument python -c pass` (valgrind callgrind), or None.
-
-    Deterministic, so unlike the wall and CPU times it does not move with the other processes on the machine: on 2
-    busy cores the medians can swing by more than the whole budget, the instruction counts by about 1%.
-    """
-    if shutil.which("valgrind") is None:
-        return None
+def _callgrind(command: list[str], env: dict[str, str]) -> int | None:
+    """User-space instructions valgrind's callgrind counts for one command (the last process it reports)."""
     with tempfile.TemporaryDirectory() as out:
         done = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={out}/cg.%p",
-             str(bin_dir / "opentelemetry-instrument"), str(bin_dir / "python"), "-c", "pass"],
+            ["valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={out}/cg.%p", *command],
             env={**env, "PYTHONHASHSEED": "0"}, capture_output=True, text=True, cwd=NEUTRAL_CWD, check=False,
         )
     counts = [int(m.group(1).replace(",", "")) for m in re.finditer(r"Collected : ([\d,]+)", done.stderr)]
     return counts[-1] if counts else None
 
 
-def print_instructions(configurations: dict[str, Path]) -> None:
-    """One callgrind run per configuration; each one's instructions over the floor's."""
+# What the `opentelemetry-instrument` script does before it execs the program (argument parsing, which loads every
+# installed `opentelemetry_environment_variables` entry point), with the exec left out so callgrind can count it:
+# callgrind's count of `opentelemetry-instrument python -c pass` is the exec'd program's alone.
+_PARENT = ("import sys; sys.argv = ['opentelemetry-instrument', 'true']; "
+           "import opentelemetry.instrumentation.auto_instrumentation as a; a.execl = lambda *args: None; a.run()")
+
+
+def instructions(bin_dir: Path | None, env: dict[str, str]) -> tuple[int, int] | None:
+    """Instructions executed by `opentelemetry-instrument python -c pass`: (the script before its exec, the program
+    it execs), or (0, bare `python -c pass`) for bin_dir None; None without valgrind.
+
+    Deterministic, so unlike the wall and CPU times it does not move with the other processes on the machine: on 2
+    busy cores the medians can swing by more than the whole budget, the instruction counts by about 1%.
+    """
+    if shutil.which("valgrind") is None:
+        return None
+    if bin_dir is None:
+        bare = _callgrind([str(OURS / "python"), "-c", "pass"], env)
+        return None if bare is None else (0, bare)
+    parent = _callgrind([str(bin_dir / "python"), "-c", _PARENT], env)
+    child = _callgrind([str(bin_dir / "opentelemetry-instrument"), str(bin_dir / "python"), "-c", "pass"], env)
+    return None if parent is None or child is None else (parent, child)
+
+
+def print_instructions(configurations: dict[str, Path | None], cpu_ms: dict[str, float]) -> float | None:
+    """One callgrind count per configuration, over the floor's; returns the distribution's added instructions in ms.
+
+    The conversion uses the floor's own rate in this run: its CPU time over bare python's, divided by its
+    instructions over bare python's. Deterministic counts times a rate measured side by side: a second estimate of
+    the added start-up that the machine's load moves far less than the wall times.
+    """
     counts = {name: instructions(bin_dir, clean_env()) for name, bin_dir in configurations.items()}
-    floor = counts.get("floor")
-    if floor is None:
+    floor, bare = counts.get("floor"), counts.get("bare")
+    if floor is None or bare is None:
         print("instructions: valgrind is not installed")
-        return
-    print("instructions executed (valgrind callgrind, deterministic; -c pass):")
+        return None
+    floor_total = sum(floor)
+    print("instructions executed (valgrind callgrind, deterministic; the opentelemetry-instrument script before its "
+          "exec + the program it execs, -c pass):")
     for name, count in counts.items():
-        if count is not None:
-            print(f"  {name}: {count / 1e6:.1f} M ({(count - floor) / 1e6:+.1f} M, {(count - floor) / floor:+.1%} "
-                  "over the floor)")
+        if count is not None and name != "bare":
+            total = sum(count)
+            print(f"  {name}: {count[0] / 1e6:.1f} M + {count[1] / 1e6:.1f} M = {total / 1e6:.1f} M "
+                  f"({(total - floor_total) / 1e6:+.1f} M, {(total - floor_total) / floor_total:+.1%} over the floor)")
+    installed = counts.get("ours installed")
+    if installed is None:
+        return None
+    rate = (cpu_ms["floor"] - cpu_ms["bare"]) / (floor_total - sum(bare))  # ms per instruction, this run
+    added = (sum(installed) - floor_total) * rate
+    print(f"  the installed distribution's added instructions at the floor's rate in this run "
+          f"({rate * 1e6:.3f} ms per million): {added:.1f} ms")
+    return added
 
 
 def imported_modules(env: dict[str, str], bin_dir: Path = OURS) -> list[str]:
@@ -262,19 +299,40 @@ def main(argv: list[str] | None = None) -> int:
     paired_cpu = sorted((o - f) * 1000 for o, f in zip(cpu[installed], cpu[floor_name], strict=True))
     quartiles = statistics.quantiles(paired, n=4) if len(paired) >= 4 else [paired[0], 0.0, paired[-1]]
     over_paired = statistics.median(paired)
+
+    def fastest_quarter(values: list[float]) -> float:  # the runs least disturbed by the rest of the machine
+        ordered = sorted(values)
+        return statistics.fmean(ordered[:max(1, len(ordered) // 4)])
+
+    print(f"fastest quarter of the runs: installed {fastest_quarter(samples[installed]) * 1000:.0f} ms, floor "
+          f"{fastest_quarter(samples[floor_name]) * 1000:.0f} ms: "
+          f"{(fastest_quarter(samples[installed]) - fastest_quarter(samples[floor_name])) * 1000:+.0f} ms")
     print(f"paired per round (installed minus floor, back to back): wall {over_paired:.0f} ms (interquartile "
           f"{quartiles[0]:.0f} to {quartiles[2]:.0f} ms), CPU {statistics.median(paired_cpu):.0f} ms")
-    print(f"budget: the distribution alone adds <= 20 ms over the opentelemetry-instrument floor (paired median): "
-          f"{'yes' if over_paired <= 20 else 'NO'} ({over_paired:.0f} ms; difference of the medians "
-          f"{over_floor:.0f} ms: {ours * 1000:.0f} ms vs floor {floor * 1000:.0f} ms; CPU time {cpu_over_floor:.0f} ms "
-          f"over the floor's)")
-    print(f"budget: the distribution alone <= 0.60x stock: {'yes' if alone <= 0.6 else 'NO'} ({alone:.2f}x)")
-    print(f"floor (what opentelemetry-instrument costs before any distro runs): {floor / stock:.2f}x stock; "
-          f"ours adds {(ours - floor) * 1000:.0f} ms over the floor ({(ours - floor) / stock:.2f}x stock); "
-          f"the editable .venv with the [libraries] extras adds {editable_over:.0f} ms")
+    print(f"the distribution alone vs the stock distro: {alone:.2f}x (the floor alone is {floor / stock:.2f}x); "
+          f"difference of the medians {over_floor:.0f} ms ({ours * 1000:.0f} ms vs floor {floor * 1000:.0f} ms; CPU "
+          f"{cpu_over_floor:.0f} ms); the editable .venv with the [libraries] extras adds {editable_over:.0f} ms")
+    # A distribution-free 95% confidence interval of the paired median (order statistics n/2 -/+ 1.96 sqrt(n)/2).
+    half = 1.96 * len(paired) ** 0.5 / 2
+    low = paired[max(0, int(len(paired) / 2 - half))]
+    high = paired[min(len(paired) - 1, int(len(paired) / 2 + half))]
+    print(f"paired median's 95% confidence interval: {low:.0f} to {high:.0f} ms")
 
+    by_instructions = None
     if args.instructions:
-        print_instructions({"floor": FLOOR, "ours installed": INSTALLED, "ours editable": OURS, "stock": STOCK})
+        short = {"floor": floor_name, "bare": "bare python -c pass (no instrumentation)"}
+        by_instructions = print_instructions(
+            {"floor": FLOOR, "ours installed": INSTALLED, "ours editable": OURS, "stock": STOCK, "bare": None},
+            {k: cpu_medians[v] * 1000 for k, v in short.items()},
+        )
+    # The verdict: on 2 shared cores one run's paired median has a standard error of about 10 ms, so where valgrind
+    # counted, the deterministic figure decides, unless the wall times say with confidence that it is over.
+    estimate = by_instructions if by_instructions is not None else over_paired
+    within = estimate <= 20 and low <= 20
+    basis = ("added instructions at the floor's rate" if by_instructions is not None else "paired median")
+    print(f"budget: the distribution alone adds <= 20 ms over the opentelemetry-instrument floor: "
+          f"{'yes' if within else 'NO'} ({basis}: {estimate:.0f} ms; paired wall median {over_paired:.0f} ms, 95% "
+          f"interval {low:.0f} to {high:.0f} ms)")
     modules = imported_modules(clean_env())
     leaked = [m for m in modules if m.split(".")[0] in (*CROSSBRIDGE, "grpc")]
     print(f"modules imported by `python -c` under ours: {len(modules)}; CrossBridge or grpc among them: "
@@ -283,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     print("heaviest imports under ours, distribution alone (cumulative us, -X importtime):")
     for micros, module in heaviest_imports(clean_env(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=disabled)):
         print(f"  {micros:>8}  {module}")
-    return 0 if alone <= 0.6 and over_paired <= 20 and not leaked and not flagged else 1
+    return 0 if within and not leaked and not flagged else 1
 
 
 if __name__ == "__main__":
